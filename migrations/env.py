@@ -1,0 +1,60 @@
+"""Alembic environment: migrate the configured database; the schema comes from gridrisk.db.tables."""
+
+from alembic import context
+from geoalchemy2 import alembic_helpers
+from sqlalchemy import create_engine, pool
+
+from gridrisk.db.migrate import include_object
+from gridrisk.db.tables import metadata
+from gridrisk.settings import Settings
+
+config = context.config
+
+
+def _url() -> str:
+    # The runner passes the URL explicitly; a bare `alembic` call falls back to the environment.
+    return config.attributes.get("sqlalchemy_url") or Settings().sqlalchemy_url
+
+
+_include_object = include_object
+
+
+def run_migrations_offline() -> None:
+    context.configure(
+        url=_url(),
+        target_metadata=metadata,
+        literal_binds=True,
+        include_object=_include_object,
+        render_item=alembic_helpers.render_item,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    connectable = config.attributes.get("connection")
+    if connectable is None:
+        engine = create_engine(_url(), poolclass=pool.NullPool)
+        with engine.connect() as connection:
+            _run(connection)
+    else:
+        _run(connectable)
+
+
+def _run(connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        include_object=_include_object,
+        render_item=alembic_helpers.render_item,
+        process_revision_directives=alembic_helpers.writer,
+        transaction_per_migration=False,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

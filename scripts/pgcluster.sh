@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# The private PostGIS cluster under ./.gridrisk/ that `make run` and `make test` use.
+#   scripts/pgcluster.sh install        install PostgreSQL + PostGIS from the distribution if missing
+#   scripts/pgcluster.sh start          initdb on first use, then start (idempotent)
+#   scripts/pgcluster.sh stop           stop the cluster
+#   scripts/pgcluster.sh status         exit 0 when it is running
+#   scripts/pgcluster.sh createdb NAME  create database NAME (with PostGIS) if it does not exist
+#   scripts/pgcluster.sh dropdb NAME    drop database NAME if it exists
+# PostgreSQL refuses to run as root, so as root the cluster runs as the unprivileged OS user
+# gridrisk-pg. It listens on 127.0.0.1:$GRIDRISK_PG_PORT (default 54329) and a socket in
+# ./.gridrisk/run, trusts local connections only, and never touches the system's own clusters.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STATE="$ROOT/.gridrisk"
+PORT="${GRIDRISK_PG_PORT:-54329}"
+OS_USER="gridrisk-pg"
+DB_SUPERUSER="gridrisk"
+
+say() { printf '\033[1m[pgcluster]\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[31m[pgcluster] error:\033[0m %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@";
+  elif command -v sudo >/dev/null; then sudo "$@";
+  else die "need root (or sudo) to run: $*"; fi
+}
+
+pg_bindir() {
+  local d
+  d="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)"
+  [ -n "$d" ] && [ -x "$d/pg_ctl" ] && echo "$d"
+}
+
+have_postgis() {
+  local bin ver
+  bin="$(pg_bindir)" || return 1
+  ver="$(basename "$(dirname "$bin")")"
+  [ -f "/usr/share/postgresql/$ver/extension/postgis.control" ]
+}
+
+cmd_install() {
+  if pg_bindir >/dev/null && have_postgis; then return 0; fi
+  command -v apt-get >/dev/null || die "PostgreSQL+PostGIS are missing and this is not a Debian/Ubuntu system: install them, or set GRIDRISK_DATABASE_URL to an existing PostGIS."
+  say "installing PostgreSQL and PostGIS from the distribution's packages (apt-get)…"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -qq
+  if ! pg_bindir >/dev/null; then
+    as_root apt-get install -y -qq --no-install-recommends postgresql postgresql-contrib >/dev/null
+  fi
+  local ver
+  ver="$(basename "$(dirname "$(pg_bindir)")")"
+  as_root apt-get install -y -qq --no-install-recommends "postgresql-$ver-postgis-3" >/dev/null
+  have_postgis || die "PostGIS did not install for PostgreSQL $ver; try: apt-get install postgresql-$ver-postgis-3"
+  say "PostgreSQL $ver with PostGIS installed"
+}
+
+# Where the data lives. Normally ./.gridrisk/pgdata; if the checkout sits below a directory the
+# unprivileged user cannot enter (e.g. /root), the data goes to /var/lib/gridrisk/<hash> instead.
+resolve_dirs() {
+  mkdir -p "$STATE"
+  RUN_AS=()
+  if [ "$(id -u)" -eq 0 ]; then
+    id "$OS_USER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$OS_USER"
+    RUN_AS=(runuser -u "$OS_USER" --)
+    if ! runuser -u "$OS_USER" -- test -x "$STATE"; then
+      chmod o+x "$STATE" 2>/dev/null || true
+    fi
+    if ! runuser -u "$OS_USER" -- test -x "$STATE"; then
+      local alt
+      alt="/var/lib/gridrisk/$(printf '%s' "$ROOT" | sha1sum | cut -c1-12)"
+      mkdir -p "$alt"
+      chown "$OS_USER" "$alt"
+      BASE="$alt"
+    else
+      BASE="$STATE"
+    fi
+  else
+    BASE="$STATE"
+  fi
+  PGDATA="$BASE/pgdata"
+  SOCK="$BASE/run"
+  LOG="$BASE/postgres.log"
+  BIN="$(pg_bindir)" || die "PostgreSQL is not installed; run: scripts/pgcluster.sh install"
+}
+
+run_pg() { "${RUN_AS[@]}" "$@"; }
+
+cmd_start() {
+  resolve_dirs
+  if [ ! -s "$PGDATA/PG_VERSION" ]; then
+    say "creating the private cluster in $PGDATA"
+    mkdir -p "$PGDATA" "$SOCK"
+    [ "${#RUN_AS[@]}" -gt 0 ] && chown "$OS_USER" "$PGDATA" "$SOCK" && chmod 700 "$PGDATA"
+    run_pg "$BIN/initdb" -D "$PGDATA" -U "$DB_SUPERUSER" --auth=trust --encoding=UTF8 \
+      --locale=C.UTF-8 >/dev/null 2>&1 || run_pg "$BIN/initdb" -D "$PGDATA" -U "$DB_SUPERUSER" \
+      --auth=trust --encoding=UTF8 --no-locale >/dev/null
+    cat > "$BASE/gridrisk.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $PORT
+unix_socket_directories = '$SOCK'
+max_connections = 200
+shared_buffers = 512MB
+work_mem = 32MB
+maintenance_work_mem = 256MB
+max_wal_size = 2GB
+checkpoint_timeout = 15min
+logging_collector = off
+CONF
+    [ "${#RUN_AS[@]}" -gt 0 ] && chown "$OS_USER" "$BASE/gridrisk.conf"
+    run_pg sh -c "echo \"include '$BASE/gridrisk.conf'\" >> '$PGDATA/postgresql.conf'"
+  fi
+  mkdir -p "$SOCK"
+  [ "${#RUN_AS[@]}" -gt 0 ] && chown "$OS_USER" "$SOCK"
+  if run_pg "$BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
+    return 0
+  fi
+  touch "$LOG"
+  [ "${#RUN_AS[@]}" -gt 0 ] && chown "$OS_USER" "$LOG"
+  say "starting PostgreSQL on 127.0.0.1:$PORT (log: $LOG)"
+  if ! run_pg "$BIN/pg_ctl" -D "$PGDATA" -l "$LOG" -w -t 60 start >/dev/null; then
+    tail -n 20 "$LOG" >&2 || true
+    die "PostgreSQL did not start; see $LOG (is port $PORT taken? set GRIDRISK_PG_PORT)"
+  fi
+}
+
+cmd_stop() {
+  resolve_dirs
+  if [ -s "$PGDATA/PG_VERSION" ] && run_pg "$BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
+    run_pg "$BIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null
+    say "stopped"
+  else
+    say "not running"
+  fi
+}
+
+cmd_status() {
+  resolve_dirs
+  run_pg "$BIN/pg_ctl" -D "$PGDATA" status
+}
+
+psql_admin() {
+  "$BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U "$DB_SUPERUSER" -d postgres "$@"
+}
+
+cmd_createdb() {
+  local name="$1"
+  resolve_dirs
+  if [ "$(psql_admin -tAc "SELECT 1 FROM pg_database WHERE datname = '$name'")" != "1" ]; then
+    psql_admin -c "CREATE DATABASE \"$name\""
+    say "created database $name"
+  fi
+}
+
+cmd_dropdb() {
+  resolve_dirs
+  psql_admin -c "DROP DATABASE IF EXISTS \"$1\" WITH (FORCE)"
+}
+
+case "${1:-}" in
+  install) cmd_install ;;
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  status) cmd_status ;;
+  createdb) cmd_createdb "${2:?database name}" ;;
+  dropdb) cmd_dropdb "${2:?database name}" ;;
+  *) die "usage: $0 install|start|stop|status|createdb NAME|dropdb NAME" ;;
+esac

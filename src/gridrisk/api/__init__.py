@@ -1,0 +1,1 @@
+"""The HTTP layer: dependencies, one router per resource, OGC and tiles as their own routers."""

@@ -1,0 +1,72 @@
+"""Which cell am I in: one point (GET) or a GPS trace of up to 10,000 points (POST)."""
+
+from __future__ import annotations
+
+import orjson
+from fastapi import APIRouter
+
+from gridrisk.api.deps import PoolDep, Reader
+from gridrisk.api.params import Lat, Lon
+from gridrisk.api.responses import OrjsonResponse
+from gridrisk.db.sql_files import sql
+from gridrisk.errors import InvalidInput, NotFound, PayloadTooLarge
+from gridrisk.models.layers import CellsAtBatch, CellsAtBatchPublic, CellsAtPublic, split_layers
+from gridrisk.spatial.layers import ADMIN_LAYERS, GRID_LAYERS
+
+router = APIRouter(tags=["cells"])
+MAX_POINTS = 10_000
+
+EDGE_RULE = (
+    "A point on a shared edge or vertex touches several cells; the one with the smallest code "
+    "(in byte order) is returned, on every call."
+)
+
+
+async def lookup(pool, lons: list[float], lats: list[float]) -> list[dict]:
+    """Resolve points to their cells in one round trip; results in input order."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(sql("cells_at"), {"lons": lons, "lats": lats}, prepare=True)
+        rows = await cur.fetchall()
+    out = []
+    for lon, lat, row in zip(lons, lats, rows, strict=True):
+        grid, admin = split_layers(orjson.loads(row["cells"]), GRID_LAYERS, ADMIN_LAYERS)
+        out.append({"lon": lon, "lat": lat, "inside_city": row["inside_city"], "cells": grid, "admin": admin})
+    return out
+
+
+@router.get(
+    "/cells/at",
+    response_model=CellsAtPublic,
+    summary="Which cell am I in: the containing cell of every layer at a point",
+    description=EDGE_RULE,
+    responses={
+        404: {"description": "The point is outside the city", "content": {"application/problem+json": {}}}
+    },
+)
+async def cells_at(lon: Lon, lat: Lat, pool: PoolDep, _: Reader):
+    (answer,) = await lookup(pool, [lon], [lat])
+    if not answer["inside_city"] and not any(answer["cells"].values()):
+        raise NotFound(f"The point ({lon}, {lat}) is outside the city; no cell contains it.")
+    return OrjsonResponse(answer)
+
+
+@router.post(
+    "/cells/at",
+    response_model=CellsAtBatchPublic,
+    summary="Which cell for each of up to 10,000 points (a GPS trace), in order",
+    description=EDGE_RULE + " Points outside the city answer inside_city=false with no cells.",
+    responses={413: {"description": "More than 10,000 points", "content": {"application/problem+json": {}}}},
+)
+async def cells_at_batch(body: CellsAtBatch, pool: PoolDep, _: Reader):
+    points = body.lonlats()
+    if len(points) > MAX_POINTS:
+        raise PayloadTooLarge(f"{len(points)} points sent; at most {MAX_POINTS} per request.")
+    bad = [
+        {"field": f"points.{i}", "message": "expected [lon, lat] with -180≤lon≤180, -90≤lat≤90"}
+        for i, p in enumerate(points)
+        if len(p) < 2 or not (-180 <= p[0] <= 180 and -90 <= p[1] <= 90)
+    ]
+    if bad:
+        raise InvalidInput(f"{len(bad)} point(s) are not valid coordinates.", errors=bad[:100])
+    results = await lookup(pool, [p[0] for p in points], [p[1] for p in points]) if points else []
+    return OrjsonResponse({"count": len(results), "results": results})

@@ -1,0 +1,53 @@
+"""Liveness (no database) and health (database, PostGIS and migration revision)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+
+from gridrisk import __version__
+from gridrisk.api.deps import PoolDep
+from gridrisk.api.responses import OrjsonResponse
+from gridrisk.errors import problem
+from gridrisk.models.health import HealthPublic, Livez
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/livez", response_model=Livez, summary="Liveness: answers without touching the database")
+async def livez() -> OrjsonResponse:
+    return OrjsonResponse({"status": "ok"})
+
+
+@router.get(
+    "/health",
+    response_model=HealthPublic,
+    summary="Health: database reachable, PostGIS version, migration revision",
+    responses={
+        503: {"description": "The database is unreachable", "content": {"application/problem+json": {}}}
+    },
+)
+async def health(pool: PoolDep):
+    try:
+        async with asyncio.timeout(3):
+            async with pool.connection(timeout=3) as conn:
+                cur = await conn.execute(
+                    "SELECT postgis_lib_version() AS postgis, current_setting('server_version') AS postgres,"
+                    " (SELECT version_num FROM alembic_version LIMIT 1) AS revision"
+                )
+                row = await cur.fetchone()
+    except Exception:  # any failure to reach the database is the same answer: not healthy
+        return problem(
+            503, "The database is unreachable; the service retries by itself.", database="unreachable"
+        )
+    return OrjsonResponse(
+        {
+            "status": "ok",
+            "version": __version__,
+            "database": "ok",
+            "postgres": row["postgres"],
+            "postgis": row["postgis"],
+            "revision": row["revision"],
+        }
+    )

@@ -1,0 +1,163 @@
+"""Layers and their cells: list, page, one cell, the crosswalk, and import (admin)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from gridrisk.api.deps import Admin, PoolDep, Reader, SettingsDep
+from gridrisk.api.geojson import GEOJSON, feature_collection, page_links, raw_json
+from gridrisk.api.params import BBox, PageDep
+from gridrisk.api.responses import OrjsonResponse
+from gridrisk.db.sql_files import sql
+from gridrisk.errors import InvalidInput, NotFound
+from gridrisk.models.layers import LayerPublic, OverlapPublic
+
+router = APIRouter(tags=["layers"])
+
+
+async def _layer_or_404(conn, layer: str) -> dict:
+    cur = await conn.execute("SELECT name, kind FROM layers WHERE name = %s", (layer,))
+    row = await cur.fetchone()
+    if row is None:
+        cur = await conn.execute("SELECT string_agg(name, ', ' ORDER BY name) AS names FROM layers")
+        names = (await cur.fetchone())["names"]
+        raise NotFound(f"No layer '{layer}'. Layers: {names}.")
+    return row
+
+
+@router.get("/layers", response_model=list[LayerPublic], summary="Every layer with counts, area and gaps")
+async def list_layers(pool: PoolDep, _: Reader):
+    async with pool.connection() as conn:
+        cur = await conn.execute(sql("layer_list"))
+        rows = await cur.fetchall()
+    out = []
+    for r in rows:
+        box = r.pop("bbox")
+        stats = r.pop("stats") or {}
+        out.append(
+            {
+                **r,
+                "bbox": _box_to_list(box),
+                "gap_area_m2": stats.get("gap_area_m2"),
+                "overlap_area_m2": stats.get("overlap_area_m2"),
+            }
+        )
+    return OrjsonResponse(out)
+
+
+def _box_to_list(box) -> list[float] | None:
+    # ST_Extent arrives as 'BOX(minx miny,maxx maxy)'.
+    if not box:
+        return None
+    inner = str(box)[4:-1].replace(",", " ").split()
+    return [round(float(v), 7) for v in inner]
+
+
+@router.get(
+    "/layers/{layer}/cells",
+    summary="A layer's cells as GeoJSON, paged",
+    responses={200: {"content": {GEOJSON: {}}, "description": "FeatureCollection, paged"}},
+)
+async def list_cells(layer: str, request: Request, pool: PoolDep, bbox: BBox, page: PageDep, _: Reader):
+    async with pool.connection() as conn:
+        await _layer_or_404(conn, layer)
+        cur = await conn.execute(
+            sql("cells_page"), {"layer": layer, "bbox": bbox, "limit": page.limit, "offset": page.offset}
+        )
+        row = await cur.fetchone()
+    matched = row["matched"]
+    returned = max(0, min(page.limit, matched - page.offset))
+    links = page_links(request, offset=page.offset, limit=page.limit, returned=returned, matched=matched)
+    extra = (
+        b'"numberMatched":%d,"numberReturned":%d,"links":' % (matched, returned) + orjson.dumps(links) + b","
+    )
+    return feature_collection(row["features"], extra=extra)
+
+
+@router.get(
+    "/layers/{layer}/cells/{code}",
+    summary="One cell as a GeoJSON Feature with its properties and workers",
+    responses={200: {"content": {GEOJSON: {}}, "description": "Feature"}},
+)
+async def get_cell(layer: str, code: str, pool: PoolDep, _: Reader):
+    async with pool.connection() as conn:
+        await _layer_or_404(conn, layer)
+        cur = await conn.execute(
+            "SELECT (f.features::json ->> 0) AS feature FROM ("
+            + sql("cells_page").replace("c.layer = %(layer)s", "c.layer = %(layer)s AND c.code = %(code)s")
+            + ") f",
+            {"layer": layer, "code": code, "bbox": None, "limit": 1, "offset": 0},
+        )
+        row = await cur.fetchone()
+    if row is None or row["feature"] is None:
+        raise NotFound(f"No cell '{code}' in layer '{layer}'.")
+    return raw_json(row["feature"])
+
+
+@router.get(
+    "/layers/{layer}/cells/{code}/overlaps",
+    response_model=list[OverlapPublic],
+    summary="The cells of every other layer that this cell overlaps, with shares",
+)
+async def cell_overlaps(layer: str, code: str, pool: PoolDep, _: Reader):
+    async with pool.connection() as conn:
+        await _layer_or_404(conn, layer)
+        cur = await conn.execute("SELECT 1 FROM cells WHERE layer = %s AND code = %s", (layer, code))
+        if await cur.fetchone() is None:
+            raise NotFound(f"No cell '{code}' in layer '{layer}'.")
+        cur = await conn.execute(sql("cell_overlaps"), {"layer": layer, "code": code})
+        rows = await cur.fetchall()
+    return OrjsonResponse(rows)
+
+
+@router.post(
+    "/layers/{layer}/import",
+    summary="Import a layer from a file (GeoJSON, GeoPackage, zipped Shapefile, GeoParquet); admin",
+    responses={
+        200: {"description": "Imported; the validation report and what changed"},
+        422: {
+            "description": "Rejected; the validation report says why",
+            "content": {"application/problem+json": {}},
+        },
+    },
+)
+async def import_layer(
+    layer: str,
+    pool: PoolDep,
+    settings: SettingsDep,
+    _: Admin,
+    file: Annotated[UploadFile, File(description="The layer file")],
+    code_field: Annotated[str | None, Form()] = None,
+    name_field: Annotated[str | None, Form()] = None,
+    repair: Annotated[bool, Form()] = False,
+):
+    from gridrisk.spatial.grid_import import import_layer_file
+
+    async with pool.connection() as conn:
+        await _layer_or_404(conn, layer)
+    suffix = Path(file.filename or "upload").suffix.lower() or ".geojson"
+    with tempfile.TemporaryDirectory(prefix="gridrisk-import-") as tmp:
+        path = Path(tmp) / f"upload{suffix}"
+        with path.open("wb") as fh:
+            while chunk := await file.read(1 << 20):
+                fh.write(chunk)
+        # Reading, validating and writing are CPU and blocking I/O: keep them off the event loop.
+        outcome = await run_in_threadpool(
+            import_layer_file,
+            settings.database_url,
+            layer,
+            path,
+            code_field=code_field,
+            name_field=name_field,
+            repair=repair,
+            source=file.filename,
+        )
+    if not outcome.ok:
+        raise InvalidInput(outcome.message, report=outcome.report)
+    return OrjsonResponse({"report": outcome.report, "result": outcome.result})

@@ -1,0 +1,272 @@
+"""The `gridrisk` command: serve, migrate, manage keys, load data, import grids, build the demo city."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import psycopg
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from gridrisk.settings import Settings
+
+app = typer.Typer(help="gridrisk: a city's risk grids and four-colour risk map.", no_args_is_help=True)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+data_app = typer.Typer(help="Reference data.", no_args_is_help=True)
+grids_app = typer.Typer(help="Grid layers.", no_args_is_help=True)
+demo_app = typer.Typer(help="The demo city.", no_args_is_help=True)
+for sub, name in (
+    (db_app, "db"),
+    (keys_app, "keys"),
+    (data_app, "data"),
+    (grids_app, "grids"),
+    (demo_app, "demo"),
+):
+    app.add_typer(sub, name=name)
+
+console = Console(stderr=True)
+
+
+def _fail(message: str, hint: str | None = None) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}")
+    if hint:
+        console.print(f"[yellow]next:[/yellow] {hint}")
+    return typer.Exit(code=1)
+
+
+@contextlib.contextmanager
+def _connect(settings: Settings):
+    """A sync connection for CLI work, with a helpful message when the database is not there."""
+    try:
+        conn = psycopg.connect(settings.database_url, autocommit=False)
+    except psycopg.OperationalError as exc:
+        raise _fail(
+            f"cannot reach the database at {settings.database_url}: {str(exc).strip().splitlines()[0]}",
+            "start it with `make db` (private cluster) or set GRIDRISK_DATABASE_URL",
+        ) from exc
+    with conn:
+        yield conn
+
+
+@contextlib.contextmanager
+def _progress():
+    """A rich progress bar whose update callback matches spatial.layers.Progress."""
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
+        tasks: dict[str, int] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=max(total, 1))
+            bar.update(tasks[stage], completed=done, total=max(total, 1))
+
+        yield update
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default GRIDRISK_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default GRIDRISK_PORT)")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+    reload: Annotated[bool, typer.Option(help="Reload on code changes (development)")] = False,
+) -> None:
+    """Serve the API with uvicorn."""
+    import uvicorn
+
+    settings = Settings()
+    uvicorn.run(
+        "gridrisk.main:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        reload=reload,
+        log_level=settings.log_level,
+        proxy_headers=True,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision")] = "head") -> None:
+    """Apply migrations (default: up to the newest)."""
+    from gridrisk.db import migrate
+
+    settings = Settings()
+    try:
+        migrate.upgrade(settings, revision)
+    except Exception as exc:
+        if "connect" in str(exc).lower():
+            raise _fail(f"cannot reach the database: {exc.__class__.__name__}", "run `make db`") from exc
+        raise
+    console.print(f"database at revision [bold]{migrate.current_revision(settings)}[/bold]")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision, or 'base'")] = "-1") -> None:
+    """Revert migrations (default: one step)."""
+    from gridrisk.db import migrate
+
+    settings = Settings()
+    migrate.downgrade(settings, revision)
+    console.print(f"database at revision [bold]{migrate.current_revision(settings)}[/bold]")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's migration revision and the newest one the code ships."""
+    from gridrisk.db import migrate
+
+    settings = Settings()
+    print(f"current: {migrate.current_revision(settings)}  head: {migrate.head_revision(settings)}")
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="Who holds the key")],
+    role: Annotated[str, typer.Option(help="admin | operator | worker | viewer")],
+) -> None:
+    """Create an API key and print it once (only its hash is stored)."""
+    from gridrisk.api_keys import create_key
+
+    with _connect(Settings()) as conn:
+        try:
+            key_id, key = create_key(conn, name, role)
+        except ValueError as exc:
+            raise _fail(str(exc)) from exc
+    console.print(f"key {key_id} for [bold]{name}[/bold] ({role}); it is shown only now:")
+    print(key)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys (never the keys themselves)."""
+    with _connect(Settings()) as conn:
+        rows = conn.execute(
+            "SELECT id, name, role, prefix, created_at, revoked_at FROM api_keys ORDER BY id"
+        ).fetchall()
+    table = Table("id", "name", "role", "prefix", "created", "revoked")
+    for r in rows:
+        table.add_row(*(str(v) if v is not None else "" for v in r))
+    Console().print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[int, typer.Argument(help="Key id from `keys list`")]) -> None:
+    """Revoke a key; requests with it answer 401 from now on."""
+    with _connect(Settings()) as conn:
+        n = conn.execute(
+            "UPDATE api_keys SET revoked_at = now() WHERE id = %s AND revoked_at IS NULL", (key_id,)
+        ).rowcount
+    if not n:
+        raise _fail(f"no active key with id {key_id}", "see `gridrisk keys list`")
+    console.print(f"key {key_id} revoked")
+
+
+@data_app.command("load-districts")
+def load_districts_cmd(
+    path: Annotated[
+        Path | None, typer.Argument(help="District GeoJSON (default data/nanjing-districts.geojson)")
+    ] = None,
+    wgs84: Annotated[bool, typer.Option("--wgs84", help="The file is already WGS 84 (not GCJ-02)")] = False,
+    only: Annotated[list[str] | None, typer.Option(help="Load only these district codes")] = None,
+) -> None:
+    """Load the district outlines (converting GCJ-02 to WGS 84) as the `district` layer."""
+    from gridrisk.spatial.districts import load_districts
+
+    with _connect(Settings()) as conn, _progress() as progress:
+        result = load_districts(conn, path, source_is_gcj02=not wgs84, progress=progress, codes=only)
+    console.print(f"loaded {result.cells} districts in {result.seconds:.1f} s")
+
+
+@grids_app.command("import")
+def grids_import(
+    layer: Annotated[
+        str, typer.Argument(help="comprehensive | emergency | safety | street | community | district")
+    ],
+    file: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, zipped Shapefile or GeoParquet")],
+    code_field: Annotated[str | None, typer.Option(help="Field holding the cell code")] = None,
+    name_field: Annotated[str | None, typer.Option(help="Field holding the cell name")] = None,
+    repair: Annotated[bool, typer.Option(help="Repair invalid geometries instead of rejecting them")] = False,
+) -> None:
+    """Validate a layer file and, when it has no errors, replace the layer atomically."""
+    from gridrisk.spatial.grid_import import import_layer_file, print_report
+
+    if not file.exists():
+        raise _fail(f"no file {file}")
+    with _progress() as progress:
+        outcome = import_layer_file(
+            Settings().database_url,
+            layer,
+            file,
+            code_field=code_field,
+            name_field=name_field,
+            repair=repair,
+            source=file.name,
+            progress=progress,
+        )
+    print_report(outcome, Console())
+    if not outcome.ok:
+        raise _fail(outcome.message, "fix the errors listed above (or use --repair for invalid geometries)")
+
+
+@demo_app.command("build")
+def demo_build(
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed builds the same city")] = 42,
+    districts: Annotated[
+        list[str] | None, typer.Option(help="Only these district codes (small test city)")
+    ] = None,
+    scale: Annotated[
+        float, typer.Option(help="Fraction of Nanjing's real cell counts", min=0.001, max=1)
+    ] = 1.0,
+) -> None:
+    """Build the demo Nanjing: districts and the three grids at real counts, with workers."""
+    from gridrisk.spatial.demo import build_demo
+
+    with _connect(Settings()) as conn, _progress() as progress:
+        summary = build_demo(conn, seed=seed, district_codes=districts, scale=scale, progress=progress)
+    for layer, info in summary.items():
+        console.print(f"{layer}: {info}")
+
+
+@demo_app.command("ensure")
+def demo_ensure(seed: Annotated[int, typer.Option(help="Seed for a first build")] = 42) -> None:
+    """Load the districts and build the demo city unless they are already there (idempotent)."""
+    from gridrisk.spatial.demo import build_demo
+    from gridrisk.spatial.districts import load_districts
+
+    with _connect(Settings()) as conn:
+        counts = dict(conn.execute("SELECT layer, count(*) FROM cells GROUP BY layer").fetchall())
+        if not counts.get("district"):
+            with _progress() as progress:
+                load_districts(conn, progress=progress)
+            conn.commit()
+            console.print("loaded the 11 districts")
+        if not any(counts.get(layer) for layer in ("comprehensive", "emergency", "safety")):
+            console.print("building the demo city (first start only)…")
+            with _progress() as progress:
+                summary = build_demo(conn, seed=seed, progress=progress)
+            console.print(", ".join(f"{k}: {v['cells']} cells" for k, v in summary.items()))
+        else:
+            console.print(
+                "demo city already loaded: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+            )
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,62 @@
+"""Build the FastAPI application: `create_app(settings)` wires settings, the pool and the routers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from gridrisk import __version__
+from gridrisk.api.limits import BodySizeLimit
+from gridrisk.api.responses import OrjsonResponse
+from gridrisk.api.routes import cells, districts, health, layers
+from gridrisk.db.pool import make_pool, open_pool
+from gridrisk.errors import install_error_handlers
+from gridrisk.settings import Settings
+
+log = logging.getLogger("gridrisk")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The application for SETTINGS (read from the environment only when none are given)."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = make_pool(settings)
+        app.state.pool = pool
+        await open_pool(pool)
+        log.info("gridrisk %s started; database pool opening in the background", __version__)
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    app = FastAPI(
+        title="gridrisk",
+        version=__version__,
+        summary="Spatial risk-grid service: three city grids, a four-colour risk map, spatial REST.",
+        description=(
+            "Coordinates are WGS 84 longitude/latitude (EPSG:4326), GeoJSON per RFC 7946. "
+            "Errors are RFC 9457 `application/problem+json`. Writes need `Authorization: Bearer KEY`."
+        ),
+        default_response_class=OrjsonResponse,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["ETag", "Location", "Last-Event-ID"],
+        )
+    for module in (health, districts, layers, cells):
+        app.include_router(module.router)
+    return app

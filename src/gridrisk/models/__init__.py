@@ -1,0 +1,1 @@
+"""Pydantic request and response models, named XCreate, XUpdate and XPublic."""

@@ -1,0 +1,88 @@
+"""Models of layers, cells, overlaps and the "which cell am I in" answers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field, model_validator
+
+
+class LayerPublic(BaseModel):
+    name: str
+    kind: str = Field(description="grid or admin")
+    title: str
+    description: str
+    version: int = Field(description="Bumped on every import")
+    imported_at: datetime | None
+    source: str | None
+    cell_count: int
+    area_m2: float
+    population: int
+    bbox: list[float] | None = Field(description="minLon,minLat,maxLon,maxLat")
+    gap_area_m2: float | None = Field(description="City area not covered by the layer, at import")
+    overlap_area_m2: float | None = Field(description="Area covered twice within the layer, at import")
+
+
+class OverlapPublic(BaseModel):
+    layer: str
+    code: str
+    name: str
+    area_m2: float
+    share: float = Field(description="Share of THIS cell covered by the other cell")
+    other_share: float = Field(description="Share of the OTHER cell covered by this cell")
+
+
+class Worker(BaseModel):
+    name: str
+    phone: str | None
+
+
+class CellAtCell(BaseModel):
+    code: str
+    name: str
+    district_code: str | None
+    street_code: str | None
+    community_code: str | None
+    population: int
+    workers: list[Worker]
+
+
+class CellsAtPublic(BaseModel):
+    lon: float
+    lat: float
+    inside_city: bool
+    cells: dict[str, CellAtCell | None] = Field(description="Grid layer → containing cell")
+    admin: dict[str, CellAtCell | None] = Field(description="Administrative layer → containing unit")
+
+
+class CellsAtBatch(BaseModel):
+    """Up to 10,000 points: a GeoJSON MultiPoint, or {"points": [[lon, lat], ...]}."""
+
+    type: str | None = Field(default=None, description="'MultiPoint' when sending GeoJSON")
+    coordinates: list[list[float]] | None = None
+    points: list[list[float]] | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> CellsAtBatch:
+        if self.coordinates is None and self.points is None:
+            raise ValueError("send a GeoJSON MultiPoint (coordinates) or a list of [lon, lat] (points)")
+        if self.coordinates is not None and self.type != "MultiPoint":
+            raise ValueError("a GeoJSON body must have type 'MultiPoint'")
+        return self
+
+    def lonlats(self) -> list[list[float]]:
+        return self.coordinates if self.coordinates is not None else (self.points or [])
+
+
+class CellsAtBatchPublic(BaseModel):
+    count: int
+    results: list[CellsAtPublic]
+
+
+def split_layers(cells: dict[str, Any], grid_layers: tuple[str, ...], admin_layers: tuple[str, ...]):
+    """Split {layer: cell} into (grid cells, admin units), each listing every layer (None if none)."""
+    return (
+        {name: cells.get(name) for name in grid_layers},
+        {name: cells.get(name) for name in admin_layers},
+    )

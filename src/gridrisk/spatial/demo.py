@@ -1,0 +1,62 @@
+"""Build the demo city in the database: districts, the three grids at Nanjing's counts, workers."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import psycopg
+import shapely
+
+from gridrisk.spatial.demo_city import build_demo_grids
+from gridrisk.spatial.districts import load_districts
+from gridrisk.spatial.layers import GRID_LAYERS, Progress, write_layer
+
+# Nanjing's real cell counts (SPEC.md, "The domain").
+REAL_COUNTS = {"comprehensive": 12_000, "emergency": 1_780, "safety": 22_000}
+
+
+def districts_frame(conn: psycopg.Connection, codes: list[str] | None = None) -> gpd.GeoDataFrame:
+    """The stored district layer (WGS 84) as a GeoDataFrame."""
+    rows = conn.execute(
+        "SELECT code, name, population, ST_AsBinary(geom) FROM cells WHERE layer = 'district'"
+        " AND (%(codes)s::text[] IS NULL OR code = ANY(%(codes)s)) ORDER BY code",
+        {"codes": codes},
+    ).fetchall()
+    return gpd.GeoDataFrame(
+        {"code": [r[0] for r in rows], "name": [r[1] for r in rows], "population": [int(r[2]) for r in rows]},
+        geometry=shapely.from_wkb([bytes(r[3]) for r in rows]),
+        crs=4326,
+    )
+
+
+def build_demo(
+    conn: psycopg.Connection,
+    *,
+    seed: int = 42,
+    district_codes: list[str] | None = None,
+    scale: float = 1.0,
+    progress: Progress | None = None,
+) -> dict[str, dict]:
+    """Generate and store the demo grids in one transaction; the same seed gives the same city."""
+    if conn.execute("SELECT count(*) FROM cells WHERE layer = 'district'").fetchone()[0] == 0:
+        load_districts(conn, progress=progress)
+    districts = districts_frame(conn, district_codes)
+    if districts.empty:
+        raise ValueError(f"none of the districts {district_codes} is loaded")
+    counts = {layer: max(len(districts), round(n * scale)) for layer, n in REAL_COUNTS.items()}
+    grids = build_demo_grids(districts, seed=seed, counts=counts, progress=progress)
+    summary: dict[str, dict] = {}
+    with conn.transaction():
+        for layer in GRID_LAYERS:
+            gdf = grids[layer]
+            result = write_layer(conn, layer, gdf, source=f"demo seed={seed}", progress=progress)
+            summary[layer] = result.to_dict()
+        _write_workers(conn, grids["comprehensive"])
+    return summary
+
+
+def _write_workers(conn: psycopg.Connection, gdf: gpd.GeoDataFrame) -> None:
+    """One grid worker per comprehensive cell (the demo's 网格员), replacing earlier demo workers."""
+    conn.execute("DELETE FROM cell_workers WHERE layer = 'comprehensive'")
+    with conn.cursor().copy("COPY cell_workers (layer, cell_code, name, phone) FROM STDIN") as copy:
+        for code, name, phone in zip(gdf["code"], gdf["worker_name"], gdf["worker_phone"], strict=True):
+            copy.write_row(("comprehensive", code, name, phone))
