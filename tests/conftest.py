@@ -74,13 +74,18 @@ def template_base() -> Iterator[str]:
     drop(name)
 
 
+CITY_DISTRICTS = ["320102", "320104"]
+
+
 @pytest.fixture(scope="session")
-def template_city(template_base) -> Iterator[str]:
-    """The base plus a small demo city: two districts' grids (dense core and sparse south)."""
+def template_city() -> Iterator[str]:
+    """A small demo city: two old-city districts (玄武, 秦淮) and their three grids at 3% of the counts."""
     from gridrisk.spatial.demo import build_demo
+    from gridrisk.spatial.districts import load_districts
 
     def build(conn):
-        build_demo(conn, seed=7, district_codes=["320102", "320104"], scale=0.03)
+        load_districts(conn, codes=CITY_DISTRICTS)
+        build_demo(conn, seed=7, scale=0.03)
 
     name = _build_template("city", build)
     yield name

@@ -199,6 +199,7 @@ def grids_import(
     code_field: Annotated[str | None, typer.Option(help="Field holding the cell code")] = None,
     name_field: Annotated[str | None, typer.Option(help="Field holding the cell name")] = None,
     repair: Annotated[bool, typer.Option(help="Repair invalid geometries instead of rejecting them")] = False,
+    allow_gaps: Annotated[bool, typer.Option(help="Accept a grid that covers only part of the city")] = False,
 ) -> None:
     """Validate a layer file and, when it has no errors, replace the layer atomically."""
     from gridrisk.spatial.grid_import import import_layer_file, print_report
@@ -213,6 +214,7 @@ def grids_import(
             code_field=code_field,
             name_field=name_field,
             repair=repair,
+            allow_gaps=allow_gaps,
             source=file.name,
             progress=progress,
         )

@@ -11,6 +11,7 @@ import psycopg
 import psycopg_pool
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -230,3 +231,33 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _internal(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem(500, "An internal error occurred; it has been logged.", instance=request.url.path)
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, the body of every error response."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+def _problem_doc(description: str) -> dict[str, Any]:
+    return {"description": description, "model": Problem, "content": {PROBLEM_JSON: {}}}
+
+
+# Documented on every operation: what any request may meet, always as problem+json.
+COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _problem_doc("Bad request"),
+    401: _problem_doc("Missing or invalid API key"),
+    403: _problem_doc("The key's role may not do this"),
+    404: _problem_doc("Not found"),
+    413: _problem_doc("Request body or item count too large"),
+    422: _problem_doc("Invalid input; `errors` names the fields"),
+    500: _problem_doc("Internal error (details are logged, never returned)"),
+    503: _problem_doc("Database unreachable or busy; retry"),
+}

@@ -14,7 +14,7 @@ from gridrisk.api.limits import BodySizeLimit
 from gridrisk.api.responses import OrjsonResponse
 from gridrisk.api.routes import cells, districts, health, layers
 from gridrisk.db.pool import make_pool, open_pool
-from gridrisk.errors import install_error_handlers
+from gridrisk.errors import COMMON_RESPONSES, install_error_handlers
 from gridrisk.settings import Settings
 
 log = logging.getLogger("gridrisk")
@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
         default_response_class=OrjsonResponse,
         lifespan=lifespan,
+        responses=COMMON_RESPONSES,
     )
     app.state.settings = settings
     install_error_handlers(app)

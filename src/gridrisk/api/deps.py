@@ -12,11 +12,12 @@ from gridrisk.errors import Forbidden, Unauthorized
 from gridrisk.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+# Every dependency is async: FastAPI runs sync ones in a thread pool, a hop per request.
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_pool(request: Request) -> AsyncConnectionPool:
+async def get_pool(request: Request) -> AsyncConnectionPool:
     return request.app.state.pool
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 from fastapi import Depends, Query
 
@@ -11,7 +11,7 @@ from gridrisk.errors import InvalidInput
 MAX_PAGE = 10_000
 
 
-def parse_bbox(
+async def parse_bbox(
     bbox: Annotated[
         str | None,
         Query(
@@ -42,18 +42,21 @@ def parse_bbox(
 BBox = Annotated[list[float] | None, Depends(parse_bbox)]
 
 
-class Page:
+class Page(NamedTuple):
     """limit/offset paging parameters."""
 
-    def __init__(
-        self,
-        limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page size")] = 100,
-        offset: Annotated[int, Query(ge=0, le=10_000_000, description="Items to skip")] = 0,
-    ) -> None:
-        self.limit = limit
-        self.offset = offset
+    limit: int
+    offset: int
 
 
-PageDep = Annotated[Page, Depends(Page)]
+async def page_params(
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page size")] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000, description="Items to skip")] = 0,
+) -> Page:
+    """Async on purpose: a sync dependency would cost a thread hop per request."""
+    return Page(limit, offset)
+
+
+PageDep = Annotated[Page, Depends(page_params)]
 Lon = Annotated[float, Query(ge=-180, le=180, description="Longitude, WGS 84", examples=[118.7969])]
 Lat = Annotated[float, Query(ge=-90, le=90, description="Latitude, WGS 84", examples=[32.0603])]

@@ -17,8 +17,9 @@ from gridrisk.db.sql_files import sql
 
 ADMIN_LAYERS = ("district", "street", "community")
 GRID_LAYERS = ("comprehensive", "emergency", "safety")
-# Overlaps below this many m² are edge noise between independently drawn layers, not real overlap.
-OVERLAY_NOISE_M2 = 0.01
+# Overlaps below this many m² are edge noise (the district outlines overlap by slivers of a
+# fraction of a m²), not real overlap.
+OVERLAY_NOISE_M2 = 1.0
 
 Progress = Callable[[str, int, int], None]
 

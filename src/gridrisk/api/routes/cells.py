@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import orjson
 from fastapi import APIRouter
 
 from gridrisk.api.deps import PoolDep, Reader
+from gridrisk.api.geojson import raw_json
 from gridrisk.api.params import Lat, Lon
-from gridrisk.api.responses import OrjsonResponse
 from gridrisk.db.sql_files import sql
 from gridrisk.errors import InvalidInput, NotFound, PayloadTooLarge
-from gridrisk.models.layers import CellsAtBatch, CellsAtBatchPublic, CellsAtPublic, split_layers
-from gridrisk.spatial.layers import ADMIN_LAYERS, GRID_LAYERS
+from gridrisk.models.layers import CellsAtBatch, CellsAtBatchPublic, CellsAtPublic
 
 router = APIRouter(tags=["cells"])
 MAX_POINTS = 10_000
@@ -23,15 +21,10 @@ EDGE_RULE = (
 
 
 async def lookup(pool, lons: list[float], lats: list[float]) -> list[dict]:
-    """Resolve points to their cells in one round trip; results in input order."""
+    """Resolve points to their cells in one round trip; rows in input order, JSON built in SQL."""
     async with pool.connection() as conn:
         cur = await conn.execute(sql("cells_at"), {"lons": lons, "lats": lats}, prepare=True)
-        rows = await cur.fetchall()
-    out = []
-    for lon, lat, row in zip(lons, lats, rows, strict=True):
-        grid, admin = split_layers(orjson.loads(row["cells"]), GRID_LAYERS, ADMIN_LAYERS)
-        out.append({"lon": lon, "lat": lat, "inside_city": row["inside_city"], "cells": grid, "admin": admin})
-    return out
+        return await cur.fetchall()
 
 
 @router.get(
@@ -44,10 +37,10 @@ async def lookup(pool, lons: list[float], lats: list[float]) -> list[dict]:
     },
 )
 async def cells_at(lon: Lon, lat: Lat, pool: PoolDep, _: Reader):
-    (answer,) = await lookup(pool, [lon], [lat])
-    if not answer["inside_city"] and not any(answer["cells"].values()):
+    (row,) = await lookup(pool, [lon], [lat])
+    if not row["inside_city"] and not row["found"]:
         raise NotFound(f"The point ({lon}, {lat}) is outside the city; no cell contains it.")
-    return OrjsonResponse(answer)
+    return raw_json(row["body"], media_type="application/json")
 
 
 @router.post(
@@ -68,5 +61,6 @@ async def cells_at_batch(body: CellsAtBatch, pool: PoolDep, _: Reader):
     ]
     if bad:
         raise InvalidInput(f"{len(bad)} point(s) are not valid coordinates.", errors=bad[:100])
-    results = await lookup(pool, [p[0] for p in points], [p[1] for p in points]) if points else []
-    return OrjsonResponse({"count": len(results), "results": results})
+    rows = await lookup(pool, [p[0] for p in points], [p[1] for p in points]) if points else []
+    body = b'{"count":%d,"results":[' % len(rows) + b",".join(r["body"].encode() for r in rows) + b"]}"
+    return raw_json(body, media_type="application/json")

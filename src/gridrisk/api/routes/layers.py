@@ -135,7 +135,8 @@ async def import_layer(
     file: Annotated[UploadFile, File(description="The layer file")],
     code_field: Annotated[str | None, Form()] = None,
     name_field: Annotated[str | None, Form()] = None,
-    repair: Annotated[bool, Form()] = False,
+    repair: Annotated[bool, Form(description="Repair invalid geometries instead of rejecting them")] = False,
+    allow_gaps: Annotated[bool, Form(description="Accept a grid covering only part of the city")] = False,
 ):
     from gridrisk.spatial.grid_import import import_layer_file
 
@@ -156,6 +157,7 @@ async def import_layer(
             code_field=code_field,
             name_field=name_field,
             repair=repair,
+            allow_gaps=allow_gaps,
             source=file.filename,
         )
     if not outcome.ok:

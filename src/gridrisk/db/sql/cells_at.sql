@@ -1,26 +1,44 @@
--- For each point (in order): is it inside the city, and the containing cell of every layer.
+-- For each point (in order): the whole "which cell am I in" answer, built here as JSON text.
 -- A point on a shared edge or vertex touches several cells; the smallest code wins, every time.
 WITH pts AS (
-    SELECT u.ord, ST_SetSRID(ST_MakePoint(u.lon, u.lat), 4326) AS g
+    SELECT u.ord, u.lon, u.lat, ST_SetSRID(ST_MakePoint(u.lon, u.lat), 4326) AS g
     FROM unnest(%(lons)s::float8[], %(lats)s::float8[]) WITH ORDINALITY AS u(lon, lat, ord)
+),
+hits AS (
+    SELECT p.ord, h.layer, h.cell
+    FROM pts p
+    CROSS JOIN LATERAL (
+        SELECT DISTINCT ON (c.layer) c.layer, json_build_object(
+            'code', c.code, 'name', c.name, 'district_code', c.district_code,
+            'street_code', c.street_code, 'community_code', c.community_code,
+            'population', c.population,
+            'workers', (SELECT coalesce(json_agg(json_build_object('name', w.name, 'phone', w.phone)
+                                                 ORDER BY w.id), '[]'::json)
+                        FROM cell_workers w WHERE w.layer = c.layer AND w.cell_code = c.code)
+        ) AS cell
+        FROM cell_pieces cp
+        JOIN cells c ON c.id = cp.cell_id
+        WHERE cp.geom && p.g AND ST_Intersects(cp.geom, p.g)
+        ORDER BY c.layer, c.code
+    ) h
+),
+answers AS (
+    SELECT p.ord,
+           EXISTS (SELECT 1 FROM city_parts cp WHERE cp.geom && p.g AND ST_Intersects(cp.geom, p.g))
+               AS inside_city,
+           EXISTS (SELECT 1 FROM hits h WHERE h.ord = p.ord) AS found,
+           p.lon, p.lat
+    FROM pts p
 )
-SELECT p.ord,
-       EXISTS (SELECT 1 FROM city_parts cp WHERE cp.geom && p.g AND ST_Intersects(cp.geom, p.g))
-           AS inside_city,
-       (SELECT coalesce(json_object_agg(h.layer, h.cell), '{}'::json)
-        FROM (
-            SELECT DISTINCT ON (c.layer) c.layer, json_build_object(
-                'code', c.code, 'name', c.name, 'district_code', c.district_code,
-                'street_code', c.street_code, 'community_code', c.community_code,
-                'population', c.population,
-                'workers', (SELECT coalesce(json_agg(json_build_object('name', w.name, 'phone', w.phone)
-                                                     ORDER BY w.id), '[]'::json)
-                            FROM cell_workers w WHERE w.layer = c.layer AND w.cell_code = c.code)
-            ) AS cell
-            FROM cell_pieces cp
-            JOIN cells c ON c.id = cp.cell_id
-            WHERE cp.geom && p.g AND ST_Intersects(cp.geom, p.g)
-            ORDER BY c.layer, c.code
-        ) h)::text AS cells
-FROM pts p
-ORDER BY p.ord
+SELECT a.ord, a.inside_city, a.found,
+       json_build_object(
+           'lon', a.lon, 'lat', a.lat, 'inside_city', a.inside_city,
+           'cells', (SELECT json_object_agg(l.name, h.cell ORDER BY l.name)
+                     FROM layers l LEFT JOIN hits h ON h.layer = l.name AND h.ord = a.ord
+                     WHERE l.kind = 'grid'),
+           'admin', (SELECT json_object_agg(l.name, h.cell ORDER BY l.name)
+                     FROM layers l LEFT JOIN hits h ON h.layer = l.name AND h.ord = a.ord
+                     WHERE l.kind = 'admin')
+       )::text AS body
+FROM answers a
+ORDER BY a.ord

@@ -4,7 +4,7 @@ SELECT l.name, l.kind, l.title, l.description, l.version, l.imported_at, l.sourc
        coalesce(s.population, 0) AS population, s.bbox
 FROM layers l
 LEFT JOIN (
-    SELECT layer, count(*) AS cells, sum(area_m2) AS area_m2, sum(population) AS population,
+    SELECT layer, count(*) AS cells, sum(area_m2) AS area_m2, sum(population)::bigint AS population,
            ST_Extent(geom) AS bbox
     FROM cells GROUP BY layer
 ) s ON s.layer = l.name
