@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from gridrisk import __version__
 from gridrisk.api.limits import BodySizeLimit
 from gridrisk.api.responses import OrjsonResponse
-from gridrisk.api.routes import cells, districts, health, layers
+from gridrisk.api.routes import cells, districts, events, health, layers, plates, risk_map, risk_sources
 from gridrisk.db.pool import make_pool, open_pool
 from gridrisk.errors import COMMON_RESPONSES, install_error_handlers
 from gridrisk.settings import Settings
@@ -58,6 +58,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["*"],
             expose_headers=["ETag", "Location", "Last-Event-ID"],
         )
-    for module in (health, districts, layers, cells):
+    for module in (health, districts, layers, cells, risk_sources, risk_map, plates, events):
         app.include_router(module.router)
     return app

@@ -88,6 +88,10 @@ def write_layer(
         conn.execute("UPDATE cells SET district_code = code WHERE layer = 'district'")
     conn.execute("DROP TABLE layer_stage")
     overlaps = recompute_overlay(conn, layer, progress=report)
+    # New geometry: reassign every risk source to this layer's cells and recolour them.
+    report(f"risk map {layer}", 0, 1)
+    conn.execute("SELECT risk_refresh_layer(%s)", (layer,))
+    report(f"risk map {layer}", 1, 1)
     conn.execute(
         "UPDATE layers SET version = version + 1, imported_at = now(), source = %s WHERE name = %s",
         (source, layer),

@@ -1,0 +1,5 @@
+"""Placeholder router, filled in by the risk-map work."""
+
+from fastapi import APIRouter
+
+router = APIRouter()
