@@ -21,12 +21,14 @@ keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 data_app = typer.Typer(help="Reference data.", no_args_is_help=True)
 grids_app = typer.Typer(help="Grid layers.", no_args_is_help=True)
 demo_app = typer.Typer(help="The demo city.", no_args_is_help=True)
+riskmap_app = typer.Typer(help="The four-colour risk map.", no_args_is_help=True)
 for sub, name in (
     (db_app, "db"),
     (keys_app, "keys"),
     (data_app, "data"),
     (grids_app, "grids"),
     (demo_app, "demo"),
+    (riskmap_app, "riskmap"),
 ):
     app.add_typer(sub, name=name)
 
@@ -264,6 +266,36 @@ def demo_ensure(seed: Annotated[int, typer.Option(help="Seed for a first build")
             console.print(
                 "demo city already loaded: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
             )
+
+
+@riskmap_app.command("recompute")
+def riskmap_recompute() -> None:
+    """Reassign every risk item to every layer's cells and recolour the whole map from scratch."""
+    from gridrisk.spatial.risk_map import recompute_all
+
+    with _connect(Settings()) as conn, _progress() as progress:
+        result = recompute_all(conn, progress=progress)
+    changed = sum(result.layers.values())
+    console.print(
+        f"recomputed {len(result.layers)} layers in {result.seconds:.1f} s; {changed} cells changed colour"
+    )
+
+
+@riskmap_app.command("verify")
+def riskmap_verify() -> None:
+    """Compare the maintained map with a from-scratch recompute; exit 1 on any difference."""
+    from gridrisk.spatial.risk_map import verify
+
+    with _connect(Settings()) as conn:
+        problems = verify(conn)
+    if problems:
+        for p in problems[:50]:
+            console.print(f"[red]{p['problem']}[/red] {p['layer']} {p['code']} source={p['source_id']}")
+        raise _fail(
+            f"{len(problems)} difference(s) between the map and a recompute",
+            "run `gridrisk riskmap recompute`",
+        )
+    console.print("[green]the map equals a from-scratch recompute[/green]")
 
 
 def main() -> None:  # pragma: no cover - console entry point

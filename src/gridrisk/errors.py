@@ -139,6 +139,12 @@ _SQLSTATE_MAP: dict[type[psycopg.Error], tuple[int, str]] = {
     psycopg.errors.SerializationFailure: (409, "A concurrent change conflicted with this one; retry."),
     psycopg.errors.DeadlockDetected: (409, "A concurrent change conflicted with this one; retry."),
     psycopg.errors.QueryCanceled: (503, "The database took too long to answer; try again."),
+    # Any other data error is still about a value the client sent (NUL characters in text,
+    # numbers PostgreSQL cannot hold, ...): the client's to fix.
+    psycopg.DataError: (
+        422,
+        "A value cannot be stored: text must not contain NUL characters, numbers must be finite.",
+    ),
 }
 
 

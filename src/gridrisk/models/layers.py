@@ -45,6 +45,10 @@ class CellAtCell(BaseModel):
     street_code: str | None
     community_code: str | None
     population: int
+    colour: str = Field(description="Four-colour map colour of the cell: red, orange, yellow or blue")
+    computed_colour: str
+    score: float
+    counts: dict[str, int] = Field(description="Risk items in the cell by level")
     workers: list[Worker]
 
 

@@ -12,12 +12,16 @@ hits AS (
             'code', c.code, 'name', c.name, 'district_code', c.district_code,
             'street_code', c.street_code, 'community_code', c.community_code,
             'population', c.population,
+            'colour', r.colour, 'computed_colour', r.computed_colour, 'score', r.score,
+            'counts', json_build_object('red', r.n_red, 'orange', r.n_orange,
+                                        'yellow', r.n_yellow, 'blue', r.n_blue),
             'workers', (SELECT coalesce(json_agg(json_build_object('name', w.name, 'phone', w.phone)
                                                  ORDER BY w.id), '[]'::json)
                         FROM cell_workers w WHERE w.layer = c.layer AND w.cell_code = c.code)
         ) AS cell
         FROM cell_pieces cp
         JOIN cells c ON c.id = cp.cell_id
+        JOIN cell_risk r ON r.cell_id = c.id
         WHERE cp.geom && p.g AND ST_Intersects(cp.geom, p.g)
         ORDER BY c.layer, c.code
     ) h
