@@ -12,7 +12,18 @@ from fastapi.middleware.cors import CORSMiddleware
 from gridrisk import __version__
 from gridrisk.api.limits import BodySizeLimit
 from gridrisk.api.responses import OrjsonResponse
-from gridrisk.api.routes import cells, districts, events, health, layers, plates, risk_map, risk_sources
+from gridrisk.api.routes import (
+    cells,
+    districts,
+    events,
+    hazard_points,
+    health,
+    layers,
+    plates,
+    risk_map,
+    risk_sources,
+    shelters,
+)
 from gridrisk.db.pool import make_pool, open_pool
 from gridrisk.errors import COMMON_RESPONSES, install_error_handlers
 from gridrisk.settings import Settings
@@ -58,6 +69,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["*"],
             expose_headers=["ETag", "Location", "Last-Event-ID"],
         )
-    for module in (health, districts, layers, cells, risk_sources, risk_map, plates, events):
+    routers = (
+        health,
+        districts,
+        layers,
+        cells,
+        risk_sources,
+        risk_map,
+        plates,
+        events,
+        shelters,
+        hazard_points,
+    )
+    for module in routers:
         app.include_router(module.router)
     return app
