@@ -27,8 +27,9 @@ PoolDep = Annotated[AsyncConnectionPool, Depends(get_pool)]
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="gridrisk"'}
 
 
-async def get_principal(request: Request, pool: PoolDep) -> Principal:
+async def get_principal(request: Request) -> Principal:
     """Resolve `Authorization: Bearer KEY` to its holder; anonymous when no header is sent."""
+    pool = request.app.state.pool
     header = request.headers.get("authorization")
     if not header:
         return ANONYMOUS
@@ -56,8 +57,10 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 def require(capability: str):
     """A dependency that lets the request through only when the caller has CAPABILITY."""
 
-    async def _check(principal: PrincipalDep, settings: SettingsDep) -> Principal:
-        if capability == "read" and settings.public_read:
+    # One flat dependency (no sub-dependencies): it runs on every request, hot paths included.
+    async def _check(request: Request) -> Principal:
+        principal = await get_principal(request)
+        if capability == "read" and request.app.state.settings.public_read:
             return principal
         if principal is ANONYMOUS:
             raise Unauthorized(
