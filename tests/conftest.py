@@ -49,7 +49,8 @@ def drop(dbname: str) -> None:
 
 
 def _build_template(name: str, build) -> str:
-    dbname = f"{PREFIX}_tpl_{name}"
+    # Per test session (pid): concurrent runs on one server must not rebuild each other's template.
+    dbname = f"{PREFIX}_tpl_{name}_{os.getpid()}"
     recreate(dbname)
     settings = Settings(database_url=url_for(dbname))
     migrate.upgrade(settings)

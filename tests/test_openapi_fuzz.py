@@ -36,6 +36,7 @@ def test_every_operation_conforms(fuzz_target):
     """Each operation, fuzzed by schemathesis: no 5xx, and every response matches its schema."""
     base, keys = fuzz_target
     api = schemathesis.openapi.from_url(f"{base}/openapi.json")
+    api.config.max_stream_events = 1  # /events never ends: stop after its first event
     headers = {"Authorization": f"Bearer {keys['admin']}"}  # writes get past 401 to validation
     operations = [result.ok() for result in api.get_all_operations()]
     assert len(operations) >= 8

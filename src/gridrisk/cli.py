@@ -22,6 +22,7 @@ data_app = typer.Typer(help="Reference data.", no_args_is_help=True)
 grids_app = typer.Typer(help="Grid layers.", no_args_is_help=True)
 demo_app = typer.Typer(help="The demo city.", no_args_is_help=True)
 riskmap_app = typer.Typer(help="The four-colour risk map.", no_args_is_help=True)
+events_app = typer.Typer(help="The live-event outbox.", no_args_is_help=True)
 for sub, name in (
     (db_app, "db"),
     (keys_app, "keys"),
@@ -29,6 +30,7 @@ for sub, name in (
     (grids_app, "grids"),
     (demo_app, "demo"),
     (riskmap_app, "riskmap"),
+    (events_app, "events"),
 ):
     app.add_typer(sub, name=name)
 
@@ -97,6 +99,8 @@ def serve(
         reload=reload,
         log_level=settings.log_level,
         proxy_headers=True,
+        # Open SSE streams would otherwise keep a shutdown waiting forever.
+        timeout_graceful_shutdown=5,
     )
 
 
@@ -296,6 +300,16 @@ def riskmap_verify() -> None:
             "run `gridrisk riskmap recompute`",
         )
     console.print("[green]the map equals a from-scratch recompute[/green]")
+
+
+@events_app.command("prune")
+def events_prune(keep_days: Annotated[float, typer.Option(help="Keep events newer than this")] = 7) -> None:
+    """Delete live events older than KEEP_DAYS (clients resuming from before get a replay_gap notice)."""
+    from gridrisk.live_events import prune_events
+
+    with _connect(Settings()) as conn:
+        n = prune_events(conn, keep_days)
+    console.print(f"pruned {n} event(s) older than {keep_days:g} days")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -26,6 +26,7 @@ from gridrisk.api.routes import (
 )
 from gridrisk.db.pool import make_pool, open_pool
 from gridrisk.errors import COMMON_RESPONSES, install_error_handlers
+from gridrisk.live_events import close_hub
 from gridrisk.settings import Settings
 
 log = logging.getLogger("gridrisk")
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await close_hub(app)
             await pool.close()
 
     app = FastAPI(
