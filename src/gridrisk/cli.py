@@ -243,33 +243,21 @@ def demo_build(
     from gridrisk.spatial.demo import build_demo
 
     with _connect(Settings()) as conn, _progress() as progress:
-        summary = build_demo(conn, seed=seed, district_codes=districts, scale=scale, progress=progress)
+        summary = build_demo(
+            conn, seed=seed, district_codes=districts, scale=scale, progress=progress, hazards=True
+        )
     for layer, info in summary.items():
         console.print(f"{layer}: {info}")
 
 
 @demo_app.command("ensure")
 def demo_ensure(seed: Annotated[int, typer.Option(help="Seed for a first build")] = 42) -> None:
-    """Load the districts and build the demo city unless they are already there (idempotent)."""
-    from gridrisk.spatial.demo import build_demo
-    from gridrisk.spatial.districts import load_districts
+    """Build whatever part of the demo city is missing (districts, grids, registries); idempotent."""
+    from gridrisk.spatial.demo import ensure_demo
 
-    with _connect(Settings()) as conn:
-        counts = dict(conn.execute("SELECT layer, count(*) FROM cells GROUP BY layer").fetchall())
-        if not counts.get("district"):
-            with _progress() as progress:
-                load_districts(conn, progress=progress)
-            conn.commit()
-            console.print("loaded the 11 districts")
-        if not any(counts.get(layer) for layer in ("comprehensive", "emergency", "safety")):
-            console.print("building the demo city (first start only)…")
-            with _progress() as progress:
-                summary = build_demo(conn, seed=seed, progress=progress)
-            console.print(", ".join(f"{k}: {v['cells']} cells" for k, v in summary.items()))
-        else:
-            console.print(
-                "demo city already loaded: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
-            )
+    with _connect(Settings()) as conn, _progress() as progress:
+        for line in ensure_demo(conn, seed=seed, progress=progress):
+            console.print(line)
 
 
 @riskmap_app.command("recompute")

@@ -7,6 +7,7 @@ import psycopg
 import shapely
 
 from gridrisk.spatial.demo_city import build_demo_grids
+from gridrisk.spatial.demo_hazards import build_demo_hazards
 from gridrisk.spatial.districts import load_districts
 from gridrisk.spatial.layers import GRID_LAYERS, Progress, write_layer
 
@@ -35,6 +36,7 @@ def build_demo(
     district_codes: list[str] | None = None,
     scale: float = 1.0,
     progress: Progress | None = None,
+    hazards: bool = False,
 ) -> dict[str, dict]:
     """Generate and store the demo grids in one transaction; the same seed gives the same city."""
     if conn.execute("SELECT count(*) FROM cells WHERE layer = 'district'").fetchone()[0] == 0:
@@ -51,6 +53,9 @@ def build_demo(
             result = write_layer(conn, layer, gdf, source=f"demo seed={seed}", progress=progress)
             summary[layer] = result.to_dict()
         _write_workers(conn, grids["comprehensive"])
+        if hazards:
+            # Real-world objects, not a share of the cell count: never scaled.
+            summary["hazard_points"] = build_demo_hazards(conn, seed=seed, progress=progress)
     return summary
 
 
@@ -60,3 +65,29 @@ def _write_workers(conn: psycopg.Connection, gdf: gpd.GeoDataFrame) -> None:
     with conn.cursor().copy("COPY cell_workers (layer, cell_code, name, phone) FROM STDIN") as copy:
         for code, name, phone in zip(gdf["code"], gdf["worker_name"], gdf["worker_phone"], strict=True):
             copy.write_row(("comprehensive", code, name, phone))
+
+
+def ensure_demo(conn: psycopg.Connection, *, seed: int = 42, progress: Progress | None = None) -> list[str]:
+    """Build each missing part of the full demo city (each part skips itself when present)."""
+    done: list[str] = []
+    counts = dict(conn.execute("SELECT layer, count(*) FROM cells GROUP BY layer").fetchall())
+    if not counts.get("district"):
+        with conn.transaction():
+            load_districts(conn, progress=progress)
+        done.append("loaded the 11 districts")
+    if not any(counts.get(layer) for layer in GRID_LAYERS):
+        summary = build_demo(conn, seed=seed, progress=progress)
+        done.append("built the grids: " + ", ".join(f"{k} {v['cells']} cells" for k, v in summary.items()))
+    else:
+        done.append("grids already there: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    for name, build in _REGISTRIES:
+        with conn.transaction():
+            result = build(conn, seed=seed, progress=progress)
+        done.append(
+            f"{name}: " + (result.get("reason", "already there") if result.get("skipped") else str(result))
+        )
+    return done
+
+
+# The demo registries, each idempotent (it skips itself when its table already has rows).
+_REGISTRIES = [("hazard points", build_demo_hazards)]
