@@ -1,21 +1,10 @@
 -- Differences between the maintained map and a from-scratch recomputation (none when healthy):
--- (1) cell assignments of risk sources, (2) each cell's counts and colours.
-WITH fresh_points AS (
-    SELECT DISTINCT ON (s.id, c.layer) s.id AS source_id, c.id AS cell_id
-    FROM risk_sources s
-    JOIN cell_pieces p ON p.geom && s.geom AND ST_Intersects(p.geom, s.geom)
-    JOIN cells c ON c.id = p.cell_id
-    WHERE GeometryType(s.geom) = 'POINT'
-    ORDER BY s.id, c.layer, c.code
+-- (1) cell assignments of risk sources and hazard points, (2) each cell's counts and colours.
+WITH fresh AS (
+    SELECT item_id AS source_id, cell_id FROM fresh_item_cells('risk_sources', NULL)
 ),
-fresh_polys AS (
-    SELECT DISTINCT s.id AS source_id, p.cell_id
-    FROM risk_sources s
-    JOIN cell_pieces p ON p.geom && s.geom AND ST_Intersects(p.geom, s.geom) AND NOT ST_Touches(p.geom, s.geom)
-    WHERE GeometryType(s.geom) <> 'POINT'
-),
-fresh AS (
-    SELECT source_id, cell_id FROM fresh_points UNION SELECT source_id, cell_id FROM fresh_polys
+fresh_hazards AS (
+    SELECT item_id AS hazard_id, cell_id FROM fresh_item_cells('hazard_points', NULL)
 ),
 assign_diff AS (
     (SELECT 'missing assignment' AS problem, source_id, cell_id FROM fresh
@@ -23,6 +12,12 @@ assign_diff AS (
     UNION ALL
     (SELECT 'stale assignment', source_id, cell_id FROM source_cells
      EXCEPT SELECT 'stale assignment', source_id, cell_id FROM fresh)
+    UNION ALL
+    (SELECT 'missing hazard assignment', hazard_id, cell_id FROM fresh_hazards
+     EXCEPT SELECT 'missing hazard assignment', hazard_id, cell_id FROM hazard_cells)
+    UNION ALL
+    (SELECT 'stale hazard assignment', hazard_id, cell_id FROM hazard_cells
+     EXCEPT SELECT 'stale hazard assignment', hazard_id, cell_id FROM fresh_hazards)
 ),
 counts AS (
     SELECT f.cell_id,
