@@ -23,6 +23,7 @@ grids_app = typer.Typer(help="Grid layers.", no_args_is_help=True)
 demo_app = typer.Typer(help="The demo city.", no_args_is_help=True)
 riskmap_app = typer.Typer(help="The four-colour risk map.", no_args_is_help=True)
 events_app = typer.Typer(help="The live-event outbox.", no_args_is_help=True)
+shelters_app = typer.Typer(help="Shelters: coverage analysis and bulk import.", no_args_is_help=True)
 for sub, name in (
     (db_app, "db"),
     (keys_app, "keys"),
@@ -31,6 +32,7 @@ for sub, name in (
     (demo_app, "demo"),
     (riskmap_app, "riskmap"),
     (events_app, "events"),
+    (shelters_app, "shelters"),
 ):
     app.add_typer(sub, name=name)
 
@@ -298,6 +300,45 @@ def events_prune(keep_days: Annotated[float, typer.Option(help="Keep events newe
     with _connect(Settings()) as conn:
         n = prune_events(conn, keep_days)
     console.print(f"pruned {n} event(s) older than {keep_days:g} days")
+
+
+@shelters_app.command("coverage")
+def shelters_coverage(
+    layer: Annotated[str, typer.Option(help="The grid layer to analyse")] = "comprehensive",
+    top: Annotated[int, typer.Option(help="How many of the worst cells to list", min=0)] = 20,
+) -> None:
+    """Shelter coverage of a grid: city and district totals, then the cells with the largest shortfall."""
+    from gridrisk.spatial.shelters import coverage, print_coverage
+
+    with _connect(Settings()) as conn:
+        try:
+            report = coverage(conn, layer)
+        except LookupError as exc:
+            raise _fail(str(exc), "pass --layer with one of the layers listed") from exc
+    print_coverage(report, Console(), top=top)
+
+
+@shelters_app.command("import")
+def shelters_import(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or GeoJSON file")],
+    format: Annotated[str | None, typer.Option(help="csv or geojson (default: from the extension)")] = None,
+    actor: Annotated[str, typer.Option(help="Recorded as the author of the changes")] = "cli",
+) -> None:
+    """Upsert shelters by code from a CSV or GeoJSON file: all rows or none, with a row report."""
+    from gridrisk.spatial.shelters import ImportFormatError, import_shelters, iter_error_lines
+
+    with _connect(Settings()) as conn, _progress() as progress:
+        try:
+            result = import_shelters(conn, path, fmt=format, actor=actor, progress=progress)
+        except ImportFormatError as exc:
+            raise _fail(str(exc), "name the file .csv or .geojson, or pass --format") from exc
+        if not result.ok:
+            conn.rollback()
+    for line in iter_error_lines(result):
+        console.print(line, markup=False)
+    if not result.ok:
+        raise _fail(result.message, "fix the rows listed above and import the file again")
+    console.print(f"[green]{result.message}[/green] ({result.seconds:.1f} s)")
 
 
 def main() -> None:  # pragma: no cover - console entry point

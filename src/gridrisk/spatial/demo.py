@@ -8,6 +8,7 @@ import shapely
 
 from gridrisk.spatial.demo_city import build_demo_grids
 from gridrisk.spatial.demo_hazards import build_demo_hazards
+from gridrisk.spatial.demo_shelters import build_demo_shelters
 from gridrisk.spatial.districts import load_districts
 from gridrisk.spatial.layers import GRID_LAYERS, Progress, write_layer
 
@@ -90,4 +91,4 @@ def ensure_demo(conn: psycopg.Connection, *, seed: int = 42, progress: Progress 
 
 
 # The demo registries, each idempotent (it skips itself when its table already has rows).
-_REGISTRIES = [("hazard points", build_demo_hazards)]
+_REGISTRIES = [("hazard points", build_demo_hazards), ("shelters", build_demo_shelters)]
