@@ -24,6 +24,7 @@ demo_app = typer.Typer(help="The demo city.", no_args_is_help=True)
 riskmap_app = typer.Typer(help="The four-colour risk map.", no_args_is_help=True)
 events_app = typer.Typer(help="The live-event outbox.", no_args_is_help=True)
 shelters_app = typer.Typer(help="Shelters: coverage analysis and bulk import.", no_args_is_help=True)
+sources_app = typer.Typer(help="Risk sources.", no_args_is_help=True)
 for sub, name in (
     (db_app, "db"),
     (keys_app, "keys"),
@@ -33,6 +34,7 @@ for sub, name in (
     (riskmap_app, "riskmap"),
     (events_app, "events"),
     (shelters_app, "shelters"),
+    (sources_app, "risk-sources"),
 ):
     app.add_typer(sub, name=name)
 
@@ -339,6 +341,31 @@ def shelters_import(
     if not result.ok:
         raise _fail(result.message, "fix the rows listed above and import the file again")
     console.print(f"[green]{result.message}[/green] ({result.seconds:.1f} s)")
+
+
+@sources_app.command("import")
+def risk_sources_import(
+    file: Annotated[Path, typer.Argument(help="CSV or GeoJSON file")],
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="csv or geojson (default: from the extension)")
+    ] = None,
+    actor: Annotated[str, typer.Option(help="Recorded as created_by / updated_by")] = "cli",
+) -> None:
+    """Upsert risk sources by code from a file: every row or none; the map is current at commit."""
+    from gridrisk.spatial.risk_source_import import ImportFormatError, import_risk_sources, iter_error_lines
+
+    if not file.exists():
+        raise _fail(f"no file {file}")
+    with _connect(Settings()) as conn, _progress() as progress:
+        try:
+            result = import_risk_sources(conn, file, fmt=fmt, actor=actor, progress=progress)
+        except ImportFormatError as exc:
+            raise _fail(str(exc)) from exc
+    if not result.ok:
+        for line in iter_error_lines(result):
+            console.print(line, markup=False)
+        raise _fail(result.message, "fix the rows listed above and import the file again")
+    console.print(f"{result.message} ({result.seconds:.1f} s)")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -9,6 +9,7 @@ import shapely
 from gridrisk.spatial.demo_city import build_demo_grids
 from gridrisk.spatial.demo_hazards import build_demo_hazards
 from gridrisk.spatial.demo_shelters import build_demo_shelters
+from gridrisk.spatial.demo_sources import build_demo_sources
 from gridrisk.spatial.districts import load_districts
 from gridrisk.spatial.layers import GRID_LAYERS, Progress, write_layer
 
@@ -91,4 +92,8 @@ def ensure_demo(conn: psycopg.Connection, *, seed: int = 42, progress: Progress 
 
 
 # The demo registries, each idempotent (it skips itself when its table already has rows).
-_REGISTRIES = [("hazard points", build_demo_hazards), ("shelters", build_demo_shelters)]
+_REGISTRIES = [
+    ("risk sources", build_demo_sources),
+    ("hazard points", build_demo_hazards),
+    ("shelters", build_demo_shelters),
+]
