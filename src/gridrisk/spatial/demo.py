@@ -85,9 +85,11 @@ def ensure_demo(conn: psycopg.Connection, *, seed: int = 42, progress: Progress 
     for name, build in _REGISTRIES:
         with conn.transaction():
             result = build(conn, seed=seed, progress=progress)
-        done.append(
-            f"{name}: " + (result.get("reason", "already there") if result.get("skipped") else str(result))
-        )
+        if result.get("skipped"):
+            done.append(f"{name}: {result.get('reason', 'already there')}")
+        else:
+            figures = {k: v for k, v in result.items() if isinstance(v, int | float) and k != "skipped"}
+            done.append(f"{name}: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
     return done
 
 
