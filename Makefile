@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 GR := $(VENV)/bin/gridrisk
 PGC := scripts/pgcluster.sh
-export GRIDRISK_PG_PORT ?= 54329
+export GRIDRISK_PG_PORT ?= 25432
 LOCAL := postgresql://gridrisk@127.0.0.1:$(GRIDRISK_PG_PORT)
 
 ifdef GRIDRISK_DATABASE_URL

@@ -7,13 +7,14 @@
 #   scripts/pgcluster.sh createdb NAME  create database NAME (with PostGIS) if it does not exist
 #   scripts/pgcluster.sh dropdb NAME    drop database NAME if it exists
 # PostgreSQL refuses to run as root, so as root the cluster runs as the unprivileged OS user
-# gridrisk-pg. It listens on 127.0.0.1:$GRIDRISK_PG_PORT (default 54329) and a socket in
+# gridrisk-pg. It listens on 127.0.0.1:$GRIDRISK_PG_PORT (default 25432) and a socket in
 # ./.gridrisk/run, trusts local connections only, and never touches the system's own clusters.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STATE="$ROOT/.gridrisk"
-PORT="${GRIDRISK_PG_PORT:-54329}"
+# Below Linux's ephemeral range (32768–60999), so no outgoing connection can hold the port.
+PORT="${GRIDRISK_PG_PORT:-25432}"
 OS_USER="gridrisk-pg"
 DB_SUPERUSER="gridrisk"
 
@@ -95,7 +96,10 @@ cmd_start() {
     run_pg "$BIN/initdb" -D "$PGDATA" -U "$DB_SUPERUSER" --auth=trust --encoding=UTF8 \
       --locale=C.UTF-8 >/dev/null 2>&1 || run_pg "$BIN/initdb" -D "$PGDATA" -U "$DB_SUPERUSER" \
       --auth=trust --encoding=UTF8 --no-locale >/dev/null
-    cat > "$BASE/gridrisk.conf" <<CONF
+    run_pg sh -c "echo \"include '$BASE/gridrisk.conf'\" >> '$PGDATA/postgresql.conf'"
+  fi
+  # Written on every start, so a changed GRIDRISK_PG_PORT takes effect.
+  cat > "$BASE/gridrisk.conf" <<CONF
 listen_addresses = '127.0.0.1'
 port = $PORT
 unix_socket_directories = '$SOCK'
@@ -107,9 +111,7 @@ max_wal_size = 2GB
 checkpoint_timeout = 15min
 logging_collector = off
 CONF
-    [ "${#RUN_AS[@]}" -gt 0 ] && chown "$OS_USER" "$BASE/gridrisk.conf"
-    run_pg sh -c "echo \"include '$BASE/gridrisk.conf'\" >> '$PGDATA/postgresql.conf'"
-  fi
+  [ "${#RUN_AS[@]}" -gt 0 ] && chown "$OS_USER" "$BASE/gridrisk.conf"
   mkdir -p "$SOCK"
   [ "${#RUN_AS[@]}" -gt 0 ] && chown "$OS_USER" "$SOCK"
   if run_pg "$BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then

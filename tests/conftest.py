@@ -16,7 +16,7 @@ from gridrisk.db import migrate
 from gridrisk.main import create_app
 from gridrisk.settings import Settings
 
-BASE_URL = os.environ.get("GRIDRISK_DATABASE_URL", "postgresql://gridrisk@127.0.0.1:54329/gridrisk_test")
+BASE_URL = os.environ.get("GRIDRISK_DATABASE_URL", "postgresql://gridrisk@127.0.0.1:25432/gridrisk_test")
 PREFIX = psycopg.conninfo.conninfo_to_dict(BASE_URL).get("dbname", "gridrisk_test")
 _counter = itertools.count()
 

@@ -6,7 +6,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The private cluster that `make run` starts under ./.gridrisk/ (see scripts/pgcluster.sh).
-DEFAULT_DATABASE_URL = "postgresql://gridrisk@127.0.0.1:54329/gridrisk"
+DEFAULT_DATABASE_URL = "postgresql://gridrisk@127.0.0.1:25432/gridrisk"
 
 
 class Settings(BaseSettings):
