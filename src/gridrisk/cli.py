@@ -327,7 +327,8 @@ def shelters_import(
     actor: Annotated[str, typer.Option(help="Recorded as the author of the changes")] = "cli",
 ) -> None:
     """Upsert shelters by code from a CSV or GeoJSON file: all rows or none, with a row report."""
-    from gridrisk.spatial.shelters import ImportFormatError, import_shelters, iter_error_lines
+    from gridrisk.spatial.bulk_import import ImportFormatError, iter_error_lines
+    from gridrisk.spatial.shelters import import_shelters
 
     with _connect(Settings()) as conn, _progress() as progress:
         try:
@@ -352,7 +353,8 @@ def risk_sources_import(
     actor: Annotated[str, typer.Option(help="Recorded as created_by / updated_by")] = "cli",
 ) -> None:
     """Upsert risk sources by code from a file: every row or none; the map is current at commit."""
-    from gridrisk.spatial.risk_source_import import ImportFormatError, import_risk_sources, iter_error_lines
+    from gridrisk.spatial.bulk_import import ImportFormatError, iter_error_lines
+    from gridrisk.spatial.risk_source_import import import_risk_sources
 
     if not file.exists():
         raise _fail(f"no file {file}")

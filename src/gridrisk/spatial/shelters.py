@@ -15,8 +15,8 @@ from __future__ import annotations
 import csv
 import io
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -32,13 +32,16 @@ from shapely.geometry import mapping, shape
 
 from gridrisk.db.sql_files import sql
 from gridrisk.models.shelters import ShelterCreate, figure_errors
+from gridrisk.spatial.bulk_import import (
+    ImportResult,
+    RowError,
+    detect_format,
+)
+from gridrisk.spatial.bulk_import import rejected as _rejected
 
 Progress = Callable[[str, int, int], None]
 
 MARKER = "/*coverage*/"
-FORMATS = ("csv", "geojson")
-SUFFIX_FORMATS = {".csv": "csv", ".geojson": "geojson", ".json": "geojson"}
-MAX_REPORTED_ERRORS = 1000
 
 
 # ---------------------------------------------------------------------------------------------
@@ -158,83 +161,12 @@ REQUIRED_COLUMNS = ("code", "name", "class")
 FACILITY_SEPARATORS = (";", "|", "、", "，")
 
 
-class ImportFormatError(ValueError):
-    """The file's format is not one this import reads (CSV or GeoJSON)."""
-
-
-@dataclass
-class RowError:
-    """One problem in one row: the 1-based data row, the field, a sentence and the offending value."""
-
-    row: int | None
-    field: str
-    problem: str
-    value: Any = None
-    line: int | None = None  # CSV only: the file line (the header is line 1)
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"row": self.row, "field": self.field, "problem": self.problem}
-        if self.value is not None:
-            out["value"] = self.value if isinstance(self.value, int | float) else str(self.value)[:200]
-        if self.line is not None:
-            out["line"] = self.line
-        return out
-
-
-@dataclass
-class ImportResult:
-    """What an import did, or why it wrote nothing."""
-
-    ok: bool
-    rows: int = 0
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    error_count: int = 0
-    seconds: float = 0.0
-    message: str = ""
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "rows": self.rows,
-            "inserted": self.inserted,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "seconds": round(self.seconds, 3),
-        }
-
-    def report(self) -> dict[str, Any]:
-        return {
-            "rows": self.rows,
-            "error_count": self.error_count,
-            "errors_shown": len(self.errors),
-            "row_numbers": "1-based data rows (CSV: the row after the header is 1; `line` is the file line)",
-            "errors": self.errors,
-        }
-
-
 @dataclass
 class _Record:
     row: int
     values: dict[str, Any]
     geometry: Any = None  # the GeoJSON geometry of a feature
     line: int | None = None
-
-
-def detect_format(filename: str | None, fmt: str | None = None) -> str:
-    """The import format from an explicit FMT or the file name's extension."""
-    if fmt:
-        f = {"json": "geojson"}.get(fmt.lower().strip().lstrip("."), fmt.lower().strip().lstrip("."))
-        if f not in FORMATS:
-            raise ImportFormatError(f"unsupported format '{fmt}'; use csv or geojson")
-        return f
-    suffix = Path(filename or "").suffix.lower()
-    if suffix not in SUFFIX_FORMATS:
-        raise ImportFormatError(
-            f"cannot tell the format of '{filename}'; name it .csv, .geojson or .json, or give the format"
-        )
-    return SUFFIX_FORMATS[suffix]
 
 
 def _decode(data: bytes) -> str:
@@ -541,20 +473,6 @@ class _Rejected(Exception):
     """Raised inside the transaction to roll it back when the database-side checks find errors."""
 
 
-def _rejected(result: ImportResult, errors: list[RowError], started: float, what: str) -> ImportResult:
-    result.ok = False
-    result.error_count = len(errors)
-    result.errors = [e.to_dict() for e in errors[:MAX_REPORTED_ERRORS]]
-    rows = len({e.row for e in errors if e.row is not None})
-    result.message = (
-        f"{what}: {len(errors)} error(s)"
-        + (f" in {rows} row(s)" if rows else "")
-        + "; nothing was imported and the registry is unchanged."
-    )
-    result.seconds = time.perf_counter() - started
-    return result
-
-
 def import_shelters(
     conn: psycopg.Connection,
     path_or_bytes: str | Path | bytes,
@@ -650,15 +568,3 @@ def import_shelters(
         f"{len(clean)} shelter(s): {inserted} inserted, {updated} updated, {result.unchanged} unchanged."
     )
     return result
-
-
-def iter_error_lines(result: ImportResult) -> Iterator[str]:
-    """The row report as text lines (for the CLI)."""
-    for e in result.errors:
-        where = f"row {e['row']}" if e.get("row") is not None else "file"
-        if e.get("line") is not None:
-            where += f" (line {e['line']})"
-        value = f" [{e['value']}]" if "value" in e else ""
-        yield f"{where}, {e['field']}: {e['problem']}{value}"
-    if result.error_count > len(result.errors):
-        yield f"… and {result.error_count - len(result.errors)} more error(s)"

@@ -40,12 +40,10 @@ from gridrisk.models.shelters import (
     default_capacity,
     figure_errors,
 )
+from gridrisk.spatial.bulk_import import ImportFormatError, ImportResult, detect_format
 from gridrisk.spatial.shelters import (
     NO_JIT,
-    ImportFormatError,
-    ImportResult,
     coverage_sql,
-    detect_format,
     import_shelters,
 )
 
