@@ -26,7 +26,7 @@ COPY migrations ./migrations
 COPY data ./data
 USER gridrisk
 EXPOSE 8000
-HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
+HEALTHCHECK --interval=10s --timeout=3s --start-period=180s --retries=3 \
     CMD ["python", "-c", "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/livez', timeout=2).status != 200)"]
-# Migrate, load the demo city on first start (idempotent), then serve.
+# Migrate, build the demo city on first start (~1 min; idempotent, hence the long start-period), serve.
 CMD ["sh", "-c", "gridrisk db upgrade && gridrisk demo ensure && exec gridrisk serve"]
