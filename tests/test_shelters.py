@@ -809,24 +809,3 @@ def test_demo_shelters_are_deterministic_inside_and_sized(city_db_url):
     statuses = [r[3] for r in rows]
     assert set(statuses) <= {"standby", "open", "closed"} and statuses.count("standby") > 0.8 * len(rows)
     assert len({r[5] for r in rows}) == len(rows)  # unique names
-
-
-@pytest.mark.slow
-def test_demo_at_city_scale_matches_nanjing_figures():
-    """The full demo city, when present on this server: 53 shelters with 2.14 M m² and 260 for 7 M people."""
-    from conftest import url_for
-
-    try:
-        conn = psycopg.connect(url_for("gridrisk"), connect_timeout=3)
-    except psycopg.OperationalError:
-        pytest.skip("no full demo city on this server")
-    with conn:
-        if conn.execute("SELECT count(*) FROM cells WHERE layer = 'comprehensive'").fetchone()[0] < 12_000:
-            pytest.skip("the full demo city is not built")
-        records = generate_demo_shelters(conn, seed=42)
-    big = [r for r in records if r["class"] != "emergency"]
-    small = [r for r in records if r["class"] == "emergency"]
-    assert (len(big), len(small)) == (53, 260)
-    assert sum(r["effective"] for r in big) == pytest.approx(2_140_000, abs=1)
-    assert sum(r["capacity"] for r in small) == pytest.approx(7_000_000, abs=1)
-    assert len({r["district"] for r in records}) == 11
