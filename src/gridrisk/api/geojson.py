@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 from fastapi import Request
 from starlette.responses import Response
 
@@ -31,3 +32,15 @@ def raw_json(body: str | bytes, *, media_type: str = GEOJSON, headers: dict | No
     return Response(
         body if isinstance(body, bytes) else body.encode(), media_type=media_type, headers=headers
     )
+
+
+def paged_collection(
+    request: Request, *, offset: int, limit: int, matched: int, features: list[str]
+) -> Response:
+    """One page of features (JSON texts) as a FeatureCollection with numberMatched/Returned and links."""
+    returned = len(features)
+    links = page_links(request, offset=offset, limit=limit, returned=returned, matched=matched)
+    extra = (
+        b'"numberMatched":%d,"numberReturned":%d,"links":' % (matched, returned) + orjson.dumps(links) + b","
+    )
+    return feature_collection("[" + ",".join(features) + "]", extra=extra)

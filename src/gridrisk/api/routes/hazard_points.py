@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import orjson
 from fastapi import APIRouter, Header, Query, Request, Response
 from psycopg import AsyncConnection
 from psycopg import sql as pgsql
 
 from gridrisk.api.deps import PoolDep, Reader, Writer
 from gridrisk.api.etags import check_version, etag, parse_if_match
-from gridrisk.api.geojson import GEOJSON, feature_collection, page_links, raw_json
+from gridrisk.api.geojson import GEOJSON, paged_collection, raw_json
 from gridrisk.api.params import BBox, PageDep
+from gridrisk.api.registry import check_district, check_inside_city, district_of
 from gridrisk.api.responses import OrjsonResponse
 from gridrisk.db.sql_files import sql
 from gridrisk.errors import Conflict, InvalidInput, NotFound
@@ -71,37 +71,6 @@ async def _feature_response(conn: AsyncConnection, hazard_id: int, status: int =
     return raw_json(rows[0]["feature"], headers=headers)
 
 
-async def _check_inside_city(conn: AsyncConnection, geometry_json: str) -> None:
-    """422 unless the geometry touches the city (city_parts): a swapped lon/lat lands far away."""
-    cur = await conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM city_parts p, (SELECT ST_SetSRID(ST_GeomFromGeoJSON(%s), 4326) AS g) x"
-        " WHERE p.geom && x.g AND ST_Intersects(p.geom, x.g)) AS inside",
-        (geometry_json,),
-    )
-    if not (await cur.fetchone())["inside"]:
-        raise InvalidInput(
-            "The geometry lies outside the city; check the coordinates (WGS 84 lon/lat, lon first).",
-            errors=[{"field": "geometry", "message": "outside the city"}],
-        )
-
-
-async def _district_of(conn: AsyncConnection, geometry_json: str) -> str | None:
-    """The district holding the geometry's point on surface; None outside every district."""
-    cur = await conn.execute(sql("hazard_district"), {"geometry": geometry_json})
-    row = await cur.fetchone()
-    return row["code"] if row else None
-
-
-async def _check_district(conn: AsyncConnection, code: str) -> None:
-    """422 naming district_code unless it is a loaded district."""
-    cur = await conn.execute("SELECT 1 FROM cells WHERE layer = 'district' AND code = %s", (code,))
-    if await cur.fetchone() is None:
-        raise InvalidInput(
-            f"Unknown district '{code}'; see GET /districts for the codes.",
-            errors=[{"field": "district_code", "message": "unknown district"}],
-        )
-
-
 async def _lock(conn: AsyncConnection, hazard_id: int) -> dict:
     """The point's row, locked for this transaction, so concurrent writers queue instead of racing."""
     cur = await conn.execute(
@@ -129,10 +98,10 @@ _GEOM = pgsql.SQL("ST_SetSRID(ST_GeomFromGeoJSON({}), 4326)").format(pgsql.Place
 async def create_hazard_point(body: HazardPointCreate, pool: PoolDep, who: Writer):
     geometry = body.geometry.to_json()
     async with pool.connection() as conn, conn.transaction():
-        await _check_inside_city(conn, geometry)
+        await check_inside_city(conn, geometry)
         if body.district_code is not None:
-            await _check_district(conn, body.district_code)
-        district = body.district_code or await _district_of(conn, geometry)
+            await check_district(conn, body.district_code)
+        district = body.district_code or await district_of(conn, geometry)
         cols = body.model_dump(exclude={"geometry", "district_code"})
         cols.update(district_code=district, created_by=who.name, updated_by=who.name)
         stmt = pgsql.SQL("INSERT INTO hazard_points ({}, geom) VALUES ({}, {}) RETURNING id").format(
@@ -207,11 +176,11 @@ async def update_hazard_point(
         cols = {k: v for k, v in sent.items() if k != "geometry"}
         geometry = body.geometry.to_json() if body.geometry is not None else None
         if geometry is not None:
-            await _check_inside_city(conn, geometry)
+            await check_inside_city(conn, geometry)
         if cols.get("district_code") is not None:
-            await _check_district(conn, cols["district_code"])
+            await check_district(conn, cols["district_code"])
         elif "district_code" in sent or geometry is not None:
-            cols["district_code"] = await _district_of(conn, geometry or row["geometry"])
+            cols["district_code"] = await district_of(conn, geometry or row["geometry"])
         sets = [pgsql.SQL("{} = {}").format(pgsql.Identifier(k), pgsql.Placeholder(k)) for k in cols]
         if geometry is not None:
             sets.append(pgsql.SQL("geom = {}").format(_GEOM))
@@ -361,12 +330,13 @@ async def list_hazard_points(
         cur = await conn.execute(sql("hazard_search"), params)
         found = await cur.fetchone()
         rows = await _features(conn, list(found["ids"])) if found["ids"] else []
-    matched, returned = found["matched"], len(rows)
-    links = page_links(request, offset=page.offset, limit=page.limit, returned=returned, matched=matched)
-    extra = (
-        b'"numberMatched":%d,"numberReturned":%d,"links":' % (matched, returned) + orjson.dumps(links) + b","
+    return paged_collection(
+        request,
+        offset=page.offset,
+        limit=page.limit,
+        matched=found["matched"],
+        features=[r["feature"] for r in rows],
     )
-    return feature_collection("[" + ",".join(r["feature"] for r in rows) + "]", extra=extra)
 
 
 @router.get(

@@ -5,15 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-import orjson
 from fastapi import APIRouter, Header, Query, Request, Response
 from psycopg import AsyncConnection
 from psycopg import sql as pgsql
 
 from gridrisk.api.deps import PoolDep, Reader, Writer
 from gridrisk.api.etags import check_version, etag, parse_if_match
-from gridrisk.api.geojson import GEOJSON, feature_collection, page_links, raw_json
+from gridrisk.api.geojson import GEOJSON, feature_collection, paged_collection, raw_json
 from gridrisk.api.params import BBox, PageDep
+from gridrisk.api.registry import check_inside_city
 from gridrisk.api.responses import OrjsonResponse
 from gridrisk.db.sql_files import sql
 from gridrisk.errors import InvalidInput, NotFound
@@ -60,19 +60,6 @@ async def _check_category(conn: AsyncConnection, category: str) -> None:
         )
 
 
-async def _check_inside_city(conn: AsyncConnection, geometry_json: str) -> None:
-    cur = await conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM city_parts p, (SELECT ST_SetSRID(ST_GeomFromGeoJSON(%s), 4326) AS g) x"
-        " WHERE p.geom && x.g AND ST_Intersects(p.geom, x.g)) AS inside",
-        (geometry_json,),
-    )
-    if not (await cur.fetchone())["inside"]:
-        raise InvalidInput(
-            "The geometry lies outside the city; check the coordinates (WGS 84 lon/lat, lon first).",
-            errors=[{"field": "geometry", "message": "outside the city"}],
-        )
-
-
 def _assessment_columns(assessment, override) -> dict:
     """Columns for an assessment; the score and level are left to the database to compute."""
     cols = {"method": assessment.method, "l": None, "e": None, "c": None, "s": None}
@@ -99,7 +86,7 @@ async def create_risk_source(body: RiskSourceCreate, pool: PoolDep, who: Writer)
     geometry = body.geometry.to_json()
     async with pool.connection() as conn, conn.transaction():
         await _check_category(conn, body.category)
-        await _check_inside_city(conn, geometry)
+        await check_inside_city(conn, geometry)
         cols = {
             "code": body.code,
             "name": body.name,
@@ -158,7 +145,7 @@ async def update_risk_source(
             await _check_category(conn, body.category)
         if body.geometry is not None:
             cols["geometry"] = body.geometry.to_json()
-            await _check_inside_city(conn, cols["geometry"])
+            await check_inside_city(conn, cols["geometry"])
         if "assessment" in sent and body.assessment is not None:
             cols.update(_assessment_columns(body.assessment, body.override))
         elif "override" in sent:
@@ -278,12 +265,13 @@ async def list_risk_sources(
         cur = await conn.execute(sql("risk_sources_search"), params)
         found = await cur.fetchone()
         rows = await _features(conn, list(found["ids"])) if found["ids"] else []
-    matched, returned = found["matched"], len(rows)
-    links = page_links(request, offset=page.offset, limit=page.limit, returned=returned, matched=matched)
-    extra = (
-        b'"numberMatched":%d,"numberReturned":%d,"links":' % (matched, returned) + orjson.dumps(links) + b","
+    return paged_collection(
+        request,
+        offset=page.offset,
+        limit=page.limit,
+        matched=found["matched"],
+        features=[r["feature"] for r in rows],
     )
-    return feature_collection("[" + ",".join(r["feature"] for r in rows) + "]", extra=extra)
 
 
 @router.get(

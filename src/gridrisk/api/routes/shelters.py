@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import orjson
 import psycopg
 from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile
 from psycopg import AsyncConnection
@@ -20,8 +19,9 @@ from starlette.concurrency import run_in_threadpool
 
 from gridrisk.api.deps import FieldWorker, PoolDep, Reader, SettingsDep, Writer
 from gridrisk.api.etags import check_version, etag, parse_if_match
-from gridrisk.api.geojson import GEOJSON, feature_collection, page_links, raw_json
+from gridrisk.api.geojson import GEOJSON, paged_collection, raw_json
 from gridrisk.api.params import BBox, Lat, Lon, PageDep
+from gridrisk.api.registry import check_district, check_inside_city, district_of
 from gridrisk.api.responses import OrjsonResponse
 from gridrisk.db.sql_files import sql
 from gridrisk.errors import Conflict, InvalidInput, NotFound, UnsupportedMediaType
@@ -102,34 +102,6 @@ async def _class(conn: AsyncConnection, code: str) -> dict:
             errors=[{"field": "class", "message": f"unknown class; one of {known}"}],
         )
     return row
-
-
-async def _check_inside_city(conn: AsyncConnection, geometry_json: str) -> None:
-    cur = await conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM city_parts p, (SELECT ST_SetSRID(ST_GeomFromGeoJSON(%s), 4326) AS g) x"
-        " WHERE p.geom && x.g AND ST_Intersects(p.geom, x.g)) AS inside",
-        (geometry_json,),
-    )
-    if not (await cur.fetchone())["inside"]:
-        raise InvalidInput(
-            "The geometry lies outside the city; check the coordinates (WGS 84 lon/lat, lon first).",
-            errors=[{"field": "geometry", "message": "outside the city"}],
-        )
-
-
-async def _district_of(conn: AsyncConnection, geometry_json: str) -> str | None:
-    cur = await conn.execute(sql("shelter_district"), {"geometry": geometry_json})
-    row = await cur.fetchone()
-    return row["code"] if row else None
-
-
-async def _check_district(conn: AsyncConnection, code: str) -> None:
-    cur = await conn.execute("SELECT 1 FROM cells WHERE layer = 'district' AND code = %s", (code,))
-    if await cur.fetchone() is None:
-        raise InvalidInput(
-            f"Unknown district '{code}'; see GET /districts for the codes.",
-            errors=[{"field": "district_code", "message": "unknown district"}],
-        )
 
 
 def _check_figures(total: float | None, effective: float | None, capacity: int | None) -> None:
@@ -329,9 +301,9 @@ async def create_shelter(body: ShelterCreate, pool: PoolDep, who: Writer):
     geometry = body.geometry.to_json()
     async with pool.connection() as conn, conn.transaction():
         cls = await _class(conn, body.shelter_class)
-        await _check_inside_city(conn, geometry)
+        await check_inside_city(conn, geometry)
         if body.district_code is not None:
-            await _check_district(conn, body.district_code)
+            await check_district(conn, body.district_code)
         capacity = body.capacity
         if capacity is None:
             capacity = default_capacity(body.effective_area_m2, cls["m2_per_person"])
@@ -345,7 +317,7 @@ async def create_shelter(body: ShelterCreate, pool: PoolDep, who: Writer):
             "status": _receiving_status(body.status, 0, capacity),
             "facilities": Jsonb(body.facilities),
             "address": body.address,
-            "district_code": body.district_code or await _district_of(conn, geometry),
+            "district_code": body.district_code or await district_of(conn, geometry),
             "managing_unit": body.managing_unit,
             "created_by": who.name,
             "updated_by": who.name,
@@ -450,12 +422,12 @@ async def update_shelter(
             cols["facilities"] = Jsonb(body.facilities)
         geometry = body.geometry.to_json() if body.geometry is not None else None
         if geometry is not None:
-            await _check_inside_city(conn, geometry)
+            await check_inside_city(conn, geometry)
         if sent.get("district_code") is not None:
-            await _check_district(conn, sent["district_code"])
+            await check_district(conn, sent["district_code"])
             cols["district_code"] = sent["district_code"]
         elif "district_code" in sent or geometry is not None:
-            cols["district_code"] = await _district_of(conn, geometry or row["geometry"])
+            cols["district_code"] = await district_of(conn, geometry or row["geometry"])
         sets = [pgsql.SQL("{} = {}").format(pgsql.Identifier(k), pgsql.Placeholder(k)) for k in cols]
         if geometry is not None:
             sets.append(pgsql.SQL("geom = {}").format(_GEOM))
@@ -591,12 +563,13 @@ async def list_shelters(
         cur = await conn.execute(sql("shelter_search"), params)
         found = await cur.fetchone()
         rows = await _features(conn, list(found["ids"])) if found["ids"] else []
-    matched, returned = found["matched"], len(rows)
-    links = page_links(request, offset=page.offset, limit=page.limit, returned=returned, matched=matched)
-    extra = (
-        b'"numberMatched":%d,"numberReturned":%d,"links":' % (matched, returned) + orjson.dumps(links) + b","
+    return paged_collection(
+        request,
+        offset=page.offset,
+        limit=page.limit,
+        matched=found["matched"],
+        features=[r["feature"] for r in rows],
     )
-    return feature_collection("[" + ",".join(r["feature"] for r in rows) + "]", extra=extra)
 
 
 @router.get(
