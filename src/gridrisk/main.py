@@ -23,6 +23,7 @@ from gridrisk.api.routes import (
     risk_map,
     risk_sources,
     shelters,
+    web,
 )
 from gridrisk.db.pool import make_pool, open_pool
 from gridrisk.errors import COMMON_RESPONSES, install_error_handlers
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         events,
         shelters,
         hazard_points,
+        web,
     )
     for module in routers:
         app.include_router(module.router)

@@ -1,0 +1,105 @@
+"""The single-page web map: `GET /` and its static assets under /web/, served from the package itself.
+
+Everything the page needs (MapLibre GL JS included) ships in src/gridrisk/web/, so the map works on a
+closed intranet. index.html names each asset with `?v=<content hash>`: a request carrying the current
+hash may be cached for a year, anything else (and index.html itself) is revalidated by ETag.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from fastapi import APIRouter, Request, Response
+
+from gridrisk.errors import NotFound
+
+router = APIRouter(tags=["web map"])
+
+WEB_DIR = Path(__file__).resolve().parents[2] / "web"
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".txt": "text/plain; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    "": "text/plain; charset=utf-8",  # VERSION
+}
+IMMUTABLE = "public, max-age=31536000, immutable"
+# The page talks to its own origin only. MapLibre runs its worker from a blob: URL and draws
+# images from data:/blob: URLs; nothing else may load, so a stray external request fails loudly.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    "worker-src blob:; child-src blob:; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+    "frame-ancestors 'self'"
+)
+SECURITY = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
+_PLACEHOLDER = re.compile(r"\{\{v:([A-Za-z0-9_./-]+)\}\}")
+
+
+@dataclass(frozen=True)
+class Asset:
+    body: bytes
+    content_type: str
+    version: str  # the first 16 hex digits of the content's SHA-256
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.version}"'
+
+
+def _asset(body: bytes, content_type: str) -> Asset:
+    return Asset(body, content_type, hashlib.sha256(body).hexdigest()[:16])
+
+
+@cache
+def assets() -> dict[str, Asset]:
+    """Every servable file under web/ by its path, read once; the set is fixed, so no path escapes it."""
+    found: dict[str, Asset] = {}
+    for path in sorted(WEB_DIR.rglob("*")):
+        content_type = CONTENT_TYPES.get(path.suffix)
+        if path.is_file() and content_type and path.name != "index.html":
+            found[path.relative_to(WEB_DIR).as_posix()] = _asset(path.read_bytes(), content_type)
+    return found
+
+
+@cache
+def index_page() -> Asset:
+    """index.html with each `{{v:path}}` replaced by that asset's content hash."""
+    known = assets()
+
+    def version(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in known:
+            raise RuntimeError(f"index.html names a missing asset: {name}")
+        return known[name].version
+
+    text = _PLACEHOLDER.sub(version, (WEB_DIR / "index.html").read_text(encoding="utf-8"))
+    return _asset(text.encode(), CONTENT_TYPES[".html"])
+
+
+def _send(request: Request, asset: Asset, cache_control: str, extra: dict[str, str] | None = None) -> Response:
+    headers = {"ETag": asset.etag, "Cache-Control": cache_control, **SECURITY, **(extra or {})}
+    if asset.etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
+        return Response(status_code=304, headers=headers)
+    return Response(asset.body, media_type=asset.content_type, headers=headers)
+
+
+@router.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
+async def map_page(request: Request) -> Response:
+    """The web map (always revalidated, so a new release is picked up on the next load)."""
+    return _send(request, index_page(), "no-cache", {"Content-Security-Policy": CSP})
+
+
+@router.api_route("/web/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
+async def web_asset(path: str, request: Request) -> Response:
+    """One of the page's files; cached for a year when asked for by its current hash (`?v=`)."""
+    asset = assets().get(path)
+    if asset is None:
+        raise NotFound(f"No web asset '{path}'.")
+    versioned = request.query_params.get("v") == asset.version
+    return _send(request, asset, IMMUTABLE if versioned else "no-cache")

@@ -1,0 +1,635 @@
+/* gridrisk web map: the four-colour map from vector tiles (/tiles), details from the REST API, and
+   live colours from /events (Server-Sent Events). Plain JavaScript, no build step, no external request. */
+(() => {
+  'use strict';
+
+  const COLOURS = { red: '#e53935', orange: '#fb8c00', yellow: '#fdd835', blue: '#1e88e5' };
+  const LEVEL_WORDS = { red: 'major', orange: 'high', yellow: 'moderate', blue: 'low' };
+  const SHELTER_CLASSES = { central: '#1b5e20', fixed: '#43a047', emergency: '#00acc1' };
+  const HAZARD_KINDS = {
+    landslide: ['landslide', '#8e24aa'],
+    collapse: ['collapse', '#d81b60'],
+    debris_flow: ['debris flow', '#795548'],
+    ground_subsidence: ['ground subsidence', '#546e7a'],
+    waterlogging: ['waterlogging', '#00838f'],
+    dangerous_building: ['dangerous building', '#3949ab'],
+    other: ['other', '#757575'],
+  };
+  // Overlay collection → its REST path and the checkbox group that filters it.
+  const OVERLAYS = {
+    risk_sources: { path: 'risk-sources', prop: 'level', group: 'level', title: 'Risk source' },
+    shelters: { path: 'shelters', prop: 'class', group: 'class', title: 'Shelter' },
+    hazard_points: { path: 'hazard-points', prop: 'kind', group: 'kind', title: 'Hazard point' },
+  };
+  const EVENT_KINDS = 'cell_colour,feature_changed,layer_changed';
+  const POINTS = ['in', ['geometry-type'], ['literal', ['Point', 'MultiPoint']]];
+  const POLYGONS = ['in', ['geometry-type'], ['literal', ['Polygon', 'MultiPolygon']]];
+
+  const state = {
+    map: null,
+    layer: null, // the grid layer shown
+    layers: [],
+    key: sessionStorage.getItem('gridrisk.key') || '',
+    popup: null,
+    openCell: null, // {layer, code, lngLat} of the cell popup, refreshed when its colour changes
+    where: null, // the last "where am I" answer
+    events: null,
+    lastEventId: null,
+    timers: {},
+  };
+  window.gridrisk = state; // for the browser test and for debugging
+
+  // ---------------------------------------------------------------------------------------------
+  // Small helpers
+
+  const $ = (id) => document.getElementById(id);
+
+  /** An element with attributes and children; text is always set as text, never parsed as HTML. */
+  function h(tag, attrs, ...children) {
+    const el = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === 'class') el.className = v;
+      else el.setAttribute(k, v === true ? '' : v);
+    }
+    for (const c of children.flat()) {
+      if (c === null || c === undefined || c === false) continue;
+      el.append(c instanceof Node ? c : String(c));
+    }
+    return el;
+  }
+
+  const num = (n) => (typeof n === 'number' ? n.toLocaleString() : n ?? '–');
+  const badge = (colour) => h('span', { class: `badge ${colour || ''}` }, colour || '?');
+  const enc = encodeURIComponent;
+
+  /** A URL of this service, relative to the page (so the map also works behind a path prefix). */
+  const apiUrl = (path) => new URL(path, document.baseURI).href;
+
+  class ApiError extends Error {
+    constructor(status, detail) {
+      super(detail);
+      this.status = status;
+    }
+  }
+
+  async function api(path) {
+    const headers = { Accept: 'application/json, application/geo+json' };
+    if (state.key) headers.Authorization = `Bearer ${state.key}`;
+    const response = await fetch(apiUrl(path), { headers });
+    if (!response.ok) {
+      let detail = `${response.status} ${response.statusText}`;
+      try {
+        detail = (await response.json()).detail || detail;
+      } catch (_) {
+        /* not problem+json */
+      }
+      throw new ApiError(response.status, detail);
+    }
+    return response.json();
+  }
+
+  /** Run FN once, DELAY ms after the last call for NAME (bursts of events become one reload). */
+  function debounce(name, delay, fn) {
+    clearTimeout(state.timers[name]);
+    state.timers[name] = setTimeout(fn, delay);
+  }
+
+  function definitionList(pairs) {
+    return h('dl', {}, pairs.filter(([, v]) => v !== null && v !== undefined && v !== '' && !(Array.isArray(v) && !v.length))
+      .flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // The map and its layers
+
+  /** The collection's TileJSON as a MapLibre source, with absolute tile URLs (the worker needs them). */
+  async function tileSource(collection) {
+    const url = apiUrl(`tiles/${collection}.json`);
+    const tj = await api(`tiles/${collection}.json`);
+    const absolute = (t) => new URL(t, url).href.replace(/%7B/gi, '{').replace(/%7D/gi, '}');
+    return {
+      type: 'vector',
+      tiles: tj.tiles.map(absolute),
+      minzoom: tj.minzoom ?? 0,
+      maxzoom: tj.maxzoom ?? 14,
+      bounds: tj.bounds,
+    };
+  }
+
+  const cellColour = [
+    'match', ['coalesce', ['feature-state', 'colour'], ['get', 'colour']],
+    'red', COLOURS.red, 'orange', COLOURS.orange, 'yellow', COLOURS.yellow, 'blue', COLOURS.blue,
+    '#9e9e9e',
+  ];
+
+  function overlayPaint(collection) {
+    const byLevel = ['match', ['get', 'level'], ...Object.entries(COLOURS).flat(), '#9e9e9e'];
+    if (collection === 'risk_sources') {
+      const dim = ['case', ['==', ['get', 'status'], 'active'], 1, 0.35];
+      return {
+        fill: { 'fill-color': byLevel, 'fill-opacity': ['*', 0.35, dim], 'fill-outline-color': '#37474f' },
+        circle: {
+          'circle-color': byLevel, 'circle-opacity': dim,
+          'circle-radius': ['interpolate', ['linear'], ['zoom'], 8, 2, 12, 4, 16, 7],
+          'circle-stroke-color': '#263238', 'circle-stroke-width': ['interpolate', ['linear'], ['zoom'], 9, 0, 13, 1],
+        },
+      };
+    }
+    if (collection === 'shelters') {
+      const byClass = ['match', ['get', 'class'], ...Object.entries(SHELTER_CLASSES).flat(), '#2e7d32'];
+      const bySize = ['interpolate', ['linear'], ['sqrt', ['to-number', ['get', 'capacity'], 0]], 0, 3, 30, 5, 200, 16];
+      return {
+        fill: { 'fill-color': byClass, 'fill-opacity': 0.5, 'fill-outline-color': '#0b3d0b' },
+        circle: {
+          'circle-color': byClass, 'circle-opacity': 0.85,
+          // Area ∝ capacity: 1,000 people ≈ 5 px, 40,000 ≈ 16 px (a little larger when zoomed in).
+          'circle-radius': ['interpolate', ['linear'], ['zoom'], 8, ['*', 0.8, bySize], 14, ['*', 1.4, bySize]],
+          'circle-stroke-color': '#ffffff', 'circle-stroke-width': 1.5,
+        },
+      };
+    }
+    const byKind = ['match', ['get', 'kind'], ...Object.entries(HAZARD_KINDS).flatMap(([k, [, c]]) => [k, c]), '#757575'];
+    const live = ['case', ['in', ['get', 'status'], ['literal', ['remediated', 'closed']]], 0.35, 1];
+    return {
+      fill: { 'fill-color': byKind, 'fill-opacity': ['*', 0.4, live], 'fill-outline-color': byLevel },
+      circle: {
+        'circle-color': byKind, 'circle-opacity': live,
+        'circle-radius': ['interpolate', ['linear'], ['zoom'], 8, 2.5, 12, 4.5, 16, 7],
+        // The ring says the level, the fill the kind.
+        'circle-stroke-color': byLevel, 'circle-stroke-width': 2, 'circle-stroke-opacity': live,
+      },
+    };
+  }
+
+  /** The grid layer's source and its three layers (fill, outline, highlight), below the overlays. */
+  async function showGridLayer(name) {
+    const map = state.map;
+    for (const id of ['cells-selected', 'cells-where', 'cells-line', 'cells-fill']) {
+      if (map.getLayer(id)) map.removeLayer(id);
+    }
+    if (map.getSource('grid')) map.removeSource('grid');
+    state.layer = name;
+    history.replaceState(null, '', `#layer=${enc(name)}`);
+    map.addSource('grid', await tileSource(name));
+    const before = map.getLayer('districts-line') ? 'districts-line' : undefined;
+    map.addLayer({
+      id: 'cells-fill', type: 'fill', source: 'grid', 'source-layer': name,
+      paint: { 'fill-color': cellColour, 'fill-opacity': 0.7 },
+    }, before);
+    map.addLayer({
+      id: 'cells-line', type: 'line', source: 'grid', 'source-layer': name,
+      paint: { 'line-color': '#ffffff', 'line-opacity': 0.8, 'line-width': ['interpolate', ['linear'], ['zoom'], 8, 0.2, 14, 1.2] },
+    }, before);
+    map.addLayer({
+      id: 'cells-where', type: 'line', source: 'grid', 'source-layer': name,
+      filter: ['==', ['get', 'code'], state.where?.cells?.[name]?.code ?? ''],
+      paint: { 'line-color': '#111111', 'line-width': 3.5, 'line-dasharray': [2, 1] },
+    });
+    map.addLayer({
+      id: 'cells-selected', type: 'line', source: 'grid', 'source-layer': name,
+      filter: ['==', ['get', 'code'], ''],
+      paint: { 'line-color': '#111111', 'line-width': 2.5 },
+    });
+    // Keep the overlays above the cells.
+    for (const id of overlayLayerIds().concat(['me'])) if (map.getLayer(id)) map.moveLayer(id);
+    await refreshSummary();
+  }
+
+  function overlayLayerIds() {
+    return Object.keys(OVERLAYS).flatMap((c) => [`${c}-fill`, `${c}-circle`]);
+  }
+
+  async function addOverlays() {
+    const map = state.map;
+    map.addSource('districts', await tileSource('districts'));
+    map.addLayer({
+      id: 'districts-line', type: 'line', source: 'districts', 'source-layer': 'districts',
+      paint: { 'line-color': '#263238', 'line-width': ['interpolate', ['linear'], ['zoom'], 8, 1.2, 14, 3], 'line-opacity': 0.85 },
+    });
+    for (const collection of Object.keys(OVERLAYS)) {
+      map.addSource(collection, await tileSource(collection));
+      const paint = overlayPaint(collection);
+      map.addLayer({ id: `${collection}-fill`, type: 'fill', source: collection, 'source-layer': collection, filter: POLYGONS, paint: paint.fill });
+    }
+    // Circles above every polygon, so a point is never hidden under a shelter's site.
+    for (const collection of Object.keys(OVERLAYS)) {
+      map.addLayer({ id: `${collection}-circle`, type: 'circle', source: collection, 'source-layer': collection, filter: POINTS, paint: overlayPaint(collection).circle });
+    }
+    map.addSource('me', { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
+    map.addLayer({
+      id: 'me', type: 'circle', source: 'me',
+      paint: { 'circle-radius': 8, 'circle-color': '#0d47a1', 'circle-stroke-color': '#ffffff', 'circle-stroke-width': 3 },
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Toggles and legend
+
+  function checked(group) {
+    return [...document.querySelectorAll(`input[name="${group}"]:checked`)].map((i) => i.value);
+  }
+
+  function applyToggles() {
+    const map = state.map;
+    if (!map || !map.getLayer('districts-line')) return;
+    for (const [collection, spec] of Object.entries(OVERLAYS)) {
+      const visible = $(`show-${collection}`).checked ? 'visible' : 'none';
+      const only = ['in', ['get', spec.prop], ['literal', checked(spec.group)]];
+      map.setFilter(`${collection}-fill`, ['all', POLYGONS, only]);
+      map.setFilter(`${collection}-circle`, ['all', POINTS, only]);
+      map.setLayoutProperty(`${collection}-fill`, 'visibility', visible);
+      map.setLayoutProperty(`${collection}-circle`, 'visibility', visible);
+    }
+    map.setLayoutProperty('districts-line', 'visibility', $('show-districts').checked ? 'visible' : 'none');
+  }
+
+  async function refreshSummary() {
+    const layer = state.layer;
+    try {
+      const summary = await api(`risk-map/${enc(layer)}/summary`);
+      if (layer !== state.layer) return;
+      for (const out of document.querySelectorAll('#legend output')) {
+        out.value = num(summary.city[out.dataset.count]);
+      }
+    } catch (err) {
+      console.warn('summary', err);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Popups: a cell, or a risk source / shelter / hazard point
+
+  function openPopup(lngLat, content) {
+    if (state.popup) state.popup.remove();
+    const popup = new maplibregl.Popup({ maxWidth: '22rem', focusAfterOpen: false })
+      .setLngLat(lngLat).setDOMContent(content).addTo(state.map);
+    popup.on('close', () => {
+      if (state.popup !== popup) return;
+      state.popup = null;
+      state.openCell = null;
+      if (state.map.getLayer('cells-selected')) state.map.setFilter('cells-selected', ['==', ['get', 'code'], '']);
+    });
+    state.popup = popup;
+    return popup;
+  }
+
+  async function showCell(layer, code, lngLat) {
+    state.openCell = { layer, code, lngLat };
+    state.map.setFilter('cells-selected', ['==', ['get', 'code'], code]);
+    const box = h('div', { class: 'popup cell-popup', 'data-code': code }, h('h3', {}, code), h('p', { class: 'note' }, 'Loading…'));
+    if (!state.popup || state.popup.getElement()?.querySelector('.cell-popup')?.dataset.code !== code) openPopup(lngLat, box);
+    else state.popup.setDOMContent(box);
+    try {
+      const [risk, cell] = await Promise.all([
+        api(`risk-map/${enc(layer)}/cells/${enc(code)}`),
+        api(`layers/${enc(layer)}/cells/${enc(code)}`),
+      ]);
+      if (state.openCell?.code !== code) return;
+      const p = cell.properties;
+      const counts = risk.counts;
+      box.replaceChildren(
+        h('h3', {}, code),
+        definitionList([
+          ['Name', p.name],
+          ['Colour', h('span', { 'data-colour': risk.colour }, badge(risk.colour), ` ${LEVEL_WORDS[risk.colour] || ''}`)],
+          ['Pinned', risk.pinned_colour ? h('span', {}, badge(risk.pinned_colour), ` by ${risk.pinned_by}: ${risk.pin_reason}`) : null],
+          ['Computed', risk.pinned_colour ? badge(risk.computed_colour) : null],
+          ['Sources', ['red', 'orange', 'yellow', 'blue'].map((c) => `${c} ${counts[c] ?? 0}`).join(' · ')],
+          ['Population', num(p.population)],
+          ['District', p.district_code],
+          ['Workers', p.workers.length
+            ? h('ul', {}, p.workers.map((w) => h('li', {}, `${w.name} `, w.phone ? h('a', { href: `tel:${w.phone}` }, w.phone) : null)))
+            : 'none assigned'],
+        ]),
+      );
+    } catch (err) {
+      box.replaceChildren(h('h3', {}, code), h('p', { class: 'error' }, err.message));
+    }
+  }
+
+  function featureDetails(collection, p) {
+    if (collection === 'risk_sources') {
+      const a = p.assessment || {};
+      return [
+        ['Level', h('span', {}, badge(p.level), p.override ? ` (override: ${p.override.reason || ''})` : '')],
+        ['Status', p.status], ['Category', p.category],
+        ['Assessment', a.method ? `${a.method}, score ${a.score ?? '–'} → ${a.computed_level}` : null],
+        ['Enterprise', p.enterprise], ['Department', p.department], ['Address', p.address],
+        ['Plate', p.plate_code],
+        ['Cells', p.cells ? Object.entries(p.cells).map(([l, c]) => `${l}: ${c}`).join(', ') : null],
+      ];
+    }
+    if (collection === 'shelters') {
+      return [
+        ['Class', p.class_name ? `${p.class_name} (${p.class})` : p.class], ['Status', p.status],
+        ['Capacity', num(p.capacity)], ['Occupancy', num(p.occupancy)], ['Free places', num(p.free)],
+        ['Effective area', p.effective_area_m2 ? `${num(p.effective_area_m2)} m²` : null],
+        ['Facilities', (p.facilities || []).join(', ')], ['Address', p.address],
+        ['Managed by', p.managing_unit], ['Warnings', (p.warnings || []).join('; ')],
+      ];
+    }
+    return [
+      ['Kind', HAZARD_KINDS[p.kind]?.[0] || p.kind], ['Level', badge(p.level)], ['Status', p.status],
+      ['Threatened', p.threatened_persons !== undefined ? `${num(p.threatened_persons)} persons` : null],
+      ['Responsible', [p.responsible_person, p.responsible_unit].filter(Boolean).join(', ')],
+      ['Address', p.address], ['Notes', p.notes],
+    ];
+  }
+
+  async function showFeature(collection, feature, lngLat) {
+    const spec = OVERLAYS[collection];
+    const id = feature.properties.id ?? feature.id;
+    state.openCell = null;
+    state.map.setFilter('cells-selected', ['==', ['get', 'code'], '']);
+    const box = h('div', { class: 'popup feature-popup', 'data-collection': collection, 'data-id': id },
+      h('h3', {}, `${spec.title} ${feature.properties.code || id}`), h('p', { class: 'note' }, 'Loading…'));
+    openPopup(lngLat, box);
+    try {
+      const f = await api(`${spec.path}/${enc(id)}`);
+      box.replaceChildren(
+        h('h3', {}, f.properties.name),
+        h('p', { class: 'note' }, `${spec.title} ${f.properties.code}`),
+        definitionList(featureDetails(collection, f.properties)),
+      );
+    } catch (err) {
+      box.replaceChildren(h('h3', {}, `${spec.title} ${id}`), h('p', { class: 'error' }, err.message));
+    }
+  }
+
+  function onClick(e) {
+    const map = state.map;
+    const pad = 5;
+    const box = [[e.point.x - pad, e.point.y - pad], [e.point.x + pad, e.point.y + pad]];
+    const ids = overlayLayerIds().filter((id) => map.getLayer(id) && map.getLayoutProperty(id, 'visibility') !== 'none');
+    const [hit] = map.queryRenderedFeatures(box, { layers: ids });
+    if (hit) return showFeature(hit.layer.source, hit, e.lngLat);
+    const [cell] = map.queryRenderedFeatures(e.point, { layers: ['cells-fill'] });
+    if (cell) return showCell(state.layer, cell.properties.code, e.lngLat);
+    return null;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Live: follow /events
+
+  function setLive(text, cls) {
+    const el = $('live');
+    el.textContent = text;
+    el.className = `live ${cls || ''}`;
+  }
+
+  function connectEvents() {
+    if (state.events) state.events.close();
+    let url = `events?kinds=${EVENT_KINDS}`;
+    if (state.lastEventId) url += `&last_event_id=${enc(state.lastEventId)}`;
+    const es = new EventSource(apiUrl(url));
+    state.events = es;
+    const track = (handler) => (m) => {
+      if (m.lastEventId) state.lastEventId = m.lastEventId;
+      handler(JSON.parse(m.data));
+    };
+    es.addEventListener('ready', track(() => setLive('live', 'on')));
+    es.addEventListener('cell_colour', track(onCellColour));
+    es.addEventListener('feature_changed', track(onFeatureChanged));
+    es.addEventListener('layer_changed', track(onLayerChanged));
+    es.addEventListener('replay_gap', track(resync));
+    es.onerror = () => {
+      if (es.readyState === EventSource.CLOSED) {
+        // The browser gives up on an HTTP error (e.g. 401 when reads need a key): retry ourselves.
+        setLive(state.key ? 'live updates unavailable' : 'offline — retrying', 'off');
+        setTimeout(() => state.events === es && connectEvents(), 15000);
+      } else {
+        setLive('reconnecting…', 'off');
+      }
+    };
+  }
+
+  /** Colour the cell now (feature-state on every loaded copy of it), then refetch tiles and counts. */
+  function onCellColour(ev) {
+    if (ev.layer !== state.layer) return;
+    const map = state.map;
+    const found = map.querySourceFeatures('grid', { sourceLayer: state.layer, filter: ['==', ['get', 'code'], ev.code] });
+    for (const id of new Set(found.map((f) => f.id).filter((id) => id !== undefined))) {
+      map.setFeatureState({ source: 'grid', sourceLayer: state.layer, id }, { colour: ev.new });
+    }
+    // Tiles not loaded yet come fresh from the server; the reload makes loaded ones current too.
+    debounce('grid', 800, () => map.getSource('grid') && map.refreshTiles('grid'));
+    debounce('summary', 500, refreshSummary);
+    if (state.openCell && state.openCell.code === ev.code) {
+      debounce('popup', 200, () => state.openCell && showCell(state.openCell.layer, state.openCell.code, state.openCell.lngLat));
+    }
+    if (state.where && state.where.cells?.[ev.layer]?.code === ev.code) {
+      debounce('where', 500, () => state.where && whereAmI(state.where.lon, state.where.lat, { move: false }));
+    }
+  }
+
+  function onFeatureChanged(ev) {
+    if (state.map.getSource(ev.collection)) debounce(ev.collection, 500, () => state.map.refreshTiles(ev.collection));
+  }
+
+  function onLayerChanged(ev) {
+    if (ev.layer === state.layer) resync();
+    if (ev.layer === 'district') debounce('districts', 500, () => state.map.refreshTiles('districts'));
+  }
+
+  /** Forget live colours and reload everything (after a re-import or a gap in the event history). */
+  function resync() {
+    const map = state.map;
+    if (map.getSource('grid')) map.removeFeatureState({ source: 'grid', sourceLayer: state.layer });
+    for (const id of ['grid', 'districts', ...Object.keys(OVERLAYS)]) if (map.getSource(id)) map.refreshTiles(id);
+    refreshSummary();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Where am I
+
+  function cellLine(layerName, cell) {
+    const title = state.layers.find((l) => l.name === layerName)?.title || layerName;
+    if (!cell) return h('li', {}, `${title}: no cell here`);
+    return h('li', { 'data-layer': layerName, 'data-code': cell.code }, `${title}: `, h('strong', {}, cell.code), ' ', badge(cell.colour));
+  }
+
+  async function whereAmI(lon, lat, { move = true } = {}) {
+    const out = $('where-result');
+    const map = state.map;
+    if (!out.firstChild || move) out.replaceChildren(h('p', { class: 'note' }, 'Looking up…'));
+    map.getSource('me').setData({ type: 'Point', coordinates: [lon, lat] });
+    if (move) map.easeTo({ center: [lon, lat], zoom: Math.max(map.getZoom(), 13) });
+    const q = `lon=${lon}&lat=${lat}`;
+    const sheltersP = api(`shelters/nearest?${q}&limit=5`).catch((err) => err);
+    let here = null;
+    try {
+      here = await api(`cells/at?${q}`);
+    } catch (err) {
+      if (err.status !== 404) {
+        out.replaceChildren(h('p', { class: 'error' }, err.message));
+        return;
+      }
+    }
+    state.where = here ? { lon, lat, cells: here.cells } : null;
+    map.setFilter('cells-where', ['==', ['get', 'code'], here?.cells?.[state.layer]?.code ?? '']);
+
+    const parts = [h('p', { class: 'note' }, `${lon.toFixed(6)}, ${lat.toFixed(6)}`)];
+    const mine = here?.cells?.[state.layer];
+    if (!here) {
+      parts.push(h('p', { class: 'error' }, 'This point is outside the city.'));
+    } else {
+      const district = here.admin?.district;
+      parts.push(
+        h('h3', {}, 'Cells here'),
+        h('ul', { class: 'where-cells' }, Object.entries(here.cells).map(([l, c]) => cellLine(l, c))),
+        district ? h('p', {}, `District: ${district.name} (${district.code})`) : null,
+      );
+      if (mine) {
+        const workers = mine.workers || [];
+        parts.push(
+          h('p', {}, `Sources counted in ${mine.code}: `, ['red', 'orange', 'yellow', 'blue'].map((c) => `${c} ${mine.counts[c]}`).join(' · ')),
+          workers.length ? h('p', {}, 'Grid worker: ', workers.map((w) => `${w.name} ${w.phone || ''}`).join('; ')) : null,
+        );
+        const [sources, hazards] = await Promise.all([
+          api(`risk-sources?layer=${enc(state.layer)}&cell=${enc(mine.code)}&status=active&limit=100`).catch(() => null),
+          api(`hazard-points?layer=${enc(state.layer)}&cell=${enc(mine.code)}&limit=100`).catch(() => null),
+        ]);
+        // The most dangerous first; a long list is cut at 15 with the rest counted.
+        const rank = (f) => ['red', 'orange', 'yellow', 'blue'].indexOf(f.properties.level);
+        const listOf = (fc, describe) => {
+          if (!fc || !fc.features.length) return h('p', { class: 'note' }, fc ? 'none' : 'could not be read');
+          const features = [...fc.features].sort((a, b) => rank(a) - rank(b));
+          const more = (fc.numberMatched ?? features.length) - Math.min(15, features.length);
+          return h('ul', {}, features.slice(0, 15).map((f) => h('li', {}, badge(f.properties.level), ` ${f.properties.name} `,
+            h('small', {}, describe(f.properties)))), more > 0 ? h('li', { class: 'note' }, `and ${num(more)} more`) : null);
+        };
+        parts.push(
+          h('h3', {}, `Risk sources in ${mine.code}`), listOf(sources, (p) => p.category),
+          h('h3', {}, `Hazard points in ${mine.code}`), listOf(hazards, (p) => `${HAZARD_KINDS[p.kind]?.[0] || p.kind}, ${p.status}`),
+        );
+      }
+    }
+    const shelters = await sheltersP;
+    parts.push(h('h3', {}, 'Nearest shelters (open or standby)'));
+    if (shelters instanceof Error) parts.push(h('p', { class: 'error' }, shelters.message));
+    else if (!shelters.features.length) parts.push(h('p', { class: 'note' }, 'none found'));
+    else {
+      parts.push(h('ol', { class: 'where-shelters' }, shelters.features.map((f) => {
+        const p = f.properties;
+        return h('li', { 'data-id': f.id }, h('strong', {}, p.name), ` — ${num(Math.round(p.distance_m))} m, ${num(p.free)} free, ${p.status} (${p.class})`);
+      })));
+    }
+    out.replaceChildren(...parts.filter(Boolean));
+    if (move) out.scrollIntoView({ block: 'nearest' });
+  }
+
+  function parseCoordinate(text, min, max) {
+    const value = Number(String(text).trim());
+    return Number.isFinite(value) && value >= min && value <= max ? value : null;
+  }
+
+  function wireWhereAmI() {
+    $('where-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      const lon = parseCoordinate($('where-lon').value, -180, 180);
+      const lat = parseCoordinate($('where-lat').value, -90, 90);
+      if (lon === null || lat === null) {
+        $('where-result').replaceChildren(h('p', { class: 'error' }, 'Type a longitude (−180…180) and a latitude (−90…90) in degrees, WGS 84.'));
+        return;
+      }
+      whereAmI(lon, lat);
+    });
+    $('locate').addEventListener('click', () => {
+      const out = $('where-result');
+      if (!navigator.geolocation || !window.isSecureContext) {
+        out.replaceChildren(h('p', { class: 'note' }, 'This browser cannot give a location here (it needs HTTPS); type a coordinate instead.'));
+        return;
+      }
+      out.replaceChildren(h('p', { class: 'note' }, 'Locating…'));
+      navigator.geolocation.getCurrentPosition(
+        (pos) => {
+          const { longitude, latitude } = pos.coords;
+          $('where-lon').value = longitude.toFixed(6);
+          $('where-lat').value = latitude.toFixed(6);
+          whereAmI(longitude, latitude);
+        },
+        (err) => out.replaceChildren(h('p', { class: 'error' }, `No location: ${err.message}. Type a coordinate instead.`)),
+        { enableHighAccuracy: true, timeout: 15000, maximumAge: 30000 },
+      );
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Start
+
+  function wirePanel() {
+    const panel = $('panel');
+    const toggle = $('panel-toggle');
+    const phone = window.matchMedia('(max-width: 700px)');
+    const set = (open) => {
+      panel.hidden = !open;
+      toggle.setAttribute('aria-expanded', String(open));
+    };
+    set(!phone.matches);
+    phone.addEventListener('change', () => set(!phone.matches));
+    toggle.addEventListener('click', () => set(panel.hidden));
+    $('hazard-kinds').append(...Object.entries(HAZARD_KINDS).map(([kind, [label, colour]]) => h('label', {},
+      h('input', { type: 'checkbox', name: 'kind', value: kind, checked: true }),
+      h('span', { class: 'dot', style: `background:${colour}` }), label)));
+    panel.addEventListener('change', (e) => {
+      if (e.target.id === 'grid-layer') showGridLayer(e.target.value).catch(fail);
+      else applyToggles();
+    });
+    $('api-key').value = state.key;
+    $('api-key-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      state.key = $('api-key').value.trim();
+      if (state.key) sessionStorage.setItem('gridrisk.key', state.key);
+      else sessionStorage.removeItem('gridrisk.key');
+      location.reload();
+    });
+  }
+
+  function fail(err) {
+    console.error(err);
+    setLive(`error: ${err.message}`, 'off');
+  }
+
+  async function start() {
+    wirePanel();
+    wireWhereAmI();
+    if (typeof maplibregl === 'undefined') throw new Error('the map library did not load');
+    const layers = await api('layers');
+    state.layers = layers.filter((l) => l.kind === 'grid' && l.cell_count > 0);
+    if (!state.layers.length) throw new Error('no grid layer has cells yet');
+    const wanted = new URLSearchParams(location.hash.slice(1)).get('layer');
+    const first = state.layers.find((l) => l.name === wanted) || state.layers.find((l) => l.name === 'comprehensive') || state.layers[0];
+    $('grid-layer').replaceChildren(...state.layers.map((l) => h('option', { value: l.name, selected: l === first }, `${l.title || l.name} (${num(l.cell_count)})`)));
+    const [w, s, e, n] = first.bbox;
+
+    const map = new maplibregl.Map({
+      container: 'map',
+      style: { version: 8, sources: {}, layers: [{ id: 'background', type: 'background', paint: { 'background-color': '#eef1f4' } }] },
+      bounds: [[w, s], [e, n]],
+      fitBoundsOptions: { padding: 16 },
+      dragRotate: false,
+      pitchWithRotate: false,
+      attributionControl: { compact: true, customAttribution: 'gridrisk' },
+      transformRequest: (url) => (state.key && url.startsWith(location.origin) ? { url, headers: { Authorization: `Bearer ${state.key}` } } : { url }),
+    });
+    state.map = map;
+    map.touchZoomRotate.disableRotation();
+    map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-right');
+    map.addControl(new maplibregl.ScaleControl({ unit: 'metric' }), 'bottom-right');
+    map.on('error', (e) => console.error('map:', e.error?.message || e));
+    await new Promise((resolve) => map.once('load', resolve));
+    await addOverlays();
+    await showGridLayer(first.name);
+    applyToggles();
+    map.on('click', onClick);
+    map.on('mousemove', (e) => {
+      const ids = ['cells-fill', ...overlayLayerIds()].filter((id) => map.getLayer(id));
+      map.getCanvas().style.cursor = map.queryRenderedFeatures(e.point, { layers: ids }).length ? 'pointer' : '';
+    });
+    connectEvents();
+    map.once('idle', () => { document.documentElement.dataset.map = 'ready'; });
+  }
+
+  start().catch(fail);
+})();
