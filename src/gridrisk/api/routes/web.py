@@ -82,7 +82,7 @@ def index_page() -> Asset:
     return _asset(text.encode(), CONTENT_TYPES[".html"])
 
 
-def _send(request: Request, asset: Asset, cache_control: str, extra: dict[str, str] | None = None) -> Response:
+def _send(request: Request, asset: Asset, cache_control: str, extra: dict | None = None) -> Response:
     headers = {"ETag": asset.etag, "Cache-Control": cache_control, **SECURITY, **(extra or {})}
     if asset.etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
         return Response(status_code=304, headers=headers)
