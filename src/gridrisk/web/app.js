@@ -314,7 +314,8 @@
       return [
         ['Level', h('span', {}, badge(p.level), p.override ? ` (override: ${p.override.reason || ''})` : '')],
         ['Status', p.status], ['Category', p.category],
-        ['Assessment', a.method ? `${a.method}, score ${a.score ?? '–'} → ${a.computed_level}` : null],
+        ['Assessment', a.method === 'direct' ? `set directly: ${p.reason || ''}`
+          : a.method ? `${a.method} ${a.method === 'LEC' ? `L ${a.L} × E ${a.E} × C ${a.C}` : `L ${a.L} × S ${a.S}`} = ${a.score} → ${a.computed_level}` : null],
         ['Enterprise', p.enterprise], ['Department', p.department], ['Address', p.address],
         ['Plate', p.plate_code],
         ['Cells', p.cells ? Object.entries(p.cells).map(([l, c]) => `${l}: ${c}`).join(', ') : null],
@@ -452,7 +453,10 @@
   async function whereAmI(lon, lat, { move = true } = {}) {
     const out = $('where-result');
     const map = state.map;
-    if (!out.firstChild || move) out.replaceChildren(h('p', { class: 'note' }, 'Looking up…'));
+    if (move) {
+      if (state.popup) state.popup.remove();
+      out.replaceChildren(h('p', { class: 'note' }, 'Looking up…'));
+    }
     map.getSource('me').setData({ type: 'Point', coordinates: [lon, lat] });
     if (move) map.easeTo({ center: [lon, lat], zoom: Math.max(map.getZoom(), 13) });
     const q = `lon=${lon}&lat=${lat}`;
