@@ -335,3 +335,34 @@ def test_web_map_in_chromium(browser, city_db_url, city_keys):
     total_s = time.monotonic() - started
     print(f"web map: the cell turned red {live_s:.2f} s after the API edit; whole test {total_s:.1f} s")
     assert live_s < 5
+
+
+def test_web_map_asks_for_a_key_when_reads_are_private(browser, city_db_url, city_keys):
+    """With GRIDRISK_PUBLIC_READ=false the page asks for a key, then sends it with every request:
+    the API, the tiles and the event stream (read with fetch, which can send the header)."""
+    b = _test_cells(city_db_url)["B"]
+    with live_server(city_db_url, public_read=False) as base, httpx.Client(base_url=base, timeout=10) as api:
+        context = browser.new_context(viewport={"width": 1024, "height": 700})
+        page = context.new_page()
+        page_errors: list[str] = []
+        page.on("pageerror", lambda e: page_errors.append(str(e)))
+        page.goto(base + "/")
+        page.wait_for_selector("details.key[open]", timeout=10_000)
+        assert page.inner_text("#live") == "needs an API key"
+
+        page.fill("#api-key", city_keys["viewer"])
+        page.click("#api-key-form button[type=submit]")  # stored for this tab; the page reloads
+        page.wait_for_selector("html[data-map=ready]", timeout=20_000)
+        page.wait_for_selector("#live.on", timeout=10_000)
+        page.evaluate(
+            "([lon, lat]) => gridrisk.map.jumpTo({center: [lon, lat], zoom: 14})", [b["lon"], b["lat"]]
+        )
+        page.evaluate(IDLE)
+        assert page.evaluate(RENDERED)[b["code"]] == "blue"
+
+        red = {"method": "direct", "level": "red", "reason": "web map test"}
+        r = api.post("/risk-sources", json=_source("WEB-KEY", b, red), headers=bearer(city_keys["operator"]))
+        assert r.status_code == 201, r.text
+        page.wait_for_function(f"() => ({RENDERED})()[{b['code']!r}] === 'red'", timeout=5_000, polling=100)
+        assert not page_errors, page_errors
+        context.close()

@@ -33,7 +33,7 @@
     popup: null,
     openCell: null, // {layer, code, lngLat} of the cell popup, refreshed when its colour changes
     where: null, // the last "where am I" answer
-    events: null,
+    retryMs: 3000, // the stream's own `retry:` hint replaces it
     lastEventId: null,
     timers: {},
   };
@@ -379,30 +379,75 @@
     el.className = `live ${cls || ''}`;
   }
 
-  function connectEvents() {
-    if (state.events) state.events.close();
-    let url = `events?kinds=${EVENT_KINDS}`;
-    if (state.lastEventId) url += `&last_event_id=${enc(state.lastEventId)}`;
-    const es = new EventSource(apiUrl(url));
-    state.events = es;
-    const track = (handler) => (m) => {
-      if (m.lastEventId) state.lastEventId = m.lastEventId;
-      handler(JSON.parse(m.data));
-    };
-    es.addEventListener('ready', track(() => setLive('live', 'on')));
-    es.addEventListener('cell_colour', track(onCellColour));
-    es.addEventListener('feature_changed', track(onFeatureChanged));
-    es.addEventListener('layer_changed', track(onLayerChanged));
-    es.addEventListener('replay_gap', track(resync));
-    es.onerror = () => {
-      if (es.readyState === EventSource.CLOSED) {
-        // The browser gives up on an HTTP error (e.g. 401 when reads need a key): retry ourselves.
-        setLive(state.key ? 'live updates unavailable' : 'offline — retrying', 'off');
-        setTimeout(() => state.events === es && connectEvents(), 15000);
-      } else {
-        setLive('reconnecting…', 'off');
+  const HANDLERS = {
+    ready: () => setLive('live', 'on'),
+    cell_colour: onCellColour,
+    feature_changed: onFeatureChanged,
+    layer_changed: onLayerChanged,
+    replay_gap: resync,
+  };
+
+  /** One parsed SSE event: remember its id (for resuming) and hand its JSON payload to its handler. */
+  function dispatch(event) {
+    if (event.id !== undefined) state.lastEventId = event.id;
+    const handler = HANDLERS[event.event || 'message'];
+    if (handler && event.data !== undefined) {
+      try {
+        handler(JSON.parse(event.data));
+      } catch (err) {
+        console.warn('event', event.event, err);
       }
-    };
+    }
+  }
+
+  /** Read a text/event-stream body (WHATWG SSE rules: fields, comments, blank line ends an event). */
+  async function readStream(body) {
+    const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = '';
+    let event = {};
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffer += value;
+      const lines = buffer.split(/\r\n|\r|\n/);
+      buffer = lines.pop(); // an unfinished line waits for the next chunk
+      for (const line of lines) {
+        if (line === '') {
+          dispatch(event);
+          event = {};
+          continue;
+        }
+        if (line.startsWith(':')) continue; // keep-alive comment
+        const colon = line.indexOf(':');
+        const field = colon < 0 ? line : line.slice(0, colon);
+        const val = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+        if (field === 'data') event.data = event.data === undefined ? val : `${event.data}\n${val}`;
+        else if (field === 'event') event.event = val;
+        else if (field === 'id') event.id = val;
+        else if (field === 'retry' && /^\d+$/.test(val)) state.retryMs = Number(val);
+      }
+    }
+  }
+
+  /** Follow /events for as long as the page is open, resuming by id after any break. fetch() rather
+      than EventSource, so that the API key (when reads need one) goes along in a header. */
+  async function followEvents() {
+    for (;;) {
+      const headers = { Accept: 'text/event-stream' };
+      if (state.key) headers.Authorization = `Bearer ${state.key}`;
+      if (state.lastEventId) headers['Last-Event-ID'] = state.lastEventId;
+      try {
+        const response = await fetch(apiUrl(`events?kinds=${EVENT_KINDS}`), { headers, cache: 'no-store' });
+        if (!response.ok) throw new ApiError(response.status, `${response.status} ${response.statusText}`);
+        await readStream(response.body);
+        setLive('reconnecting…', 'off');
+      } catch (err) {
+        const denied = err.status === 401 || err.status === 403;
+        setLive(denied ? 'live updates need a key' : 'offline — retrying', 'off');
+        if (denied) await new Promise((r) => setTimeout(r, 30000));
+      }
+      await new Promise((r) => setTimeout(r, state.retryMs));
+    }
   }
 
   /** Colour the cell now (feature-state on every loaded copy of it), then refetch tiles and counts. */
@@ -591,6 +636,15 @@
   }
 
   function fail(err) {
+    if (err.status === 401 || err.status === 403) {
+      // Reads need a key here: ask for one (it is sent with every request, tiles and events included).
+      setLive('needs an API key', 'off');
+      $('panel').hidden = false;
+      $('panel-toggle').setAttribute('aria-expanded', 'true');
+      document.querySelector('details.key').open = true;
+      $('api-key').focus();
+      return;
+    }
     console.error(err);
     setLive(`error: ${err.message}`, 'off');
   }
@@ -631,7 +685,7 @@
       const ids = ['cells-fill', ...overlayLayerIds()].filter((id) => map.getLayer(id));
       map.getCanvas().style.cursor = map.queryRenderedFeatures(e.point, { layers: ids }).length ? 'pointer' : '';
     });
-    connectEvents();
+    followEvents();
     map.once('idle', () => { document.documentElement.dataset.map = 'ready'; });
   }
 
