@@ -19,6 +19,7 @@ from gridrisk.api.routes import (
     hazard_points,
     health,
     layers,
+    ogc,
     plates,
     risk_map,
     risk_sources,
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         events,
         shelters,
         hazard_points,
+        ogc,
         web,
     )
     for module in routers:

@@ -1,0 +1,586 @@
+"""The collections OGC API – Features serves, and the SQL that answers them, built from one registry.
+
+Each collection names its table (and the join that brings the four-colour map to cells), its feature
+id, its geometry, its properties with their JSON types, which properties are queryable as
+`?name=value`, and its one temporal property (what `datetime` filters). The statements are composed
+from these constants only: every value a client sends is a bound parameter. Identifiers come from
+this module, never from a request.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta, timezone
+from functools import cache
+from typing import Any, Literal, NamedTuple
+
+from gridrisk.db.sql_files import sql
+from gridrisk.db.tables import (
+    HAZARD_KINDS,
+    HAZARD_STATUSES,
+    LEVELS,
+    METHODS,
+    SHELTER_CLASSES,
+    SHELTER_STATUSES,
+    SOURCE_STATUSES,
+)
+
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+# GeoJSON coordinates: 7 decimals of a degree are about 1 cm, what the registry routes serve.
+PRECISION = 7
+
+JsonType = Literal["string", "integer", "number", "boolean"]
+
+
+@dataclass(frozen=True)
+class Property:
+    """One property of a collection's features: its SQL expression and JSON type."""
+
+    name: str
+    sql: str
+    type: JsonType
+    description: str
+    format: str | None = None
+    enum: tuple[str, ...] | None = None
+    queryable: bool = False
+    # True when the expression reads the collection's joined table (counts skip the join otherwise).
+    joined: bool = False
+
+    def schema(self) -> dict[str, Any]:
+        """The property as a JSON Schema fragment (also valid as an OpenAPI 3.0 schema)."""
+        out: dict[str, Any] = {"type": self.type, "title": self.name, "description": self.description}
+        if self.format:
+            out["format"] = self.format
+        if self.enum:
+            out["enum"] = list(self.enum)
+        return out
+
+
+@dataclass(frozen=True)
+class Collection:
+    """A feature collection: where its rows live and how each becomes a GeoJSON Feature."""
+
+    id: str
+    title: str
+    description: str
+    source: str  # FROM clause; the first alias is the collection's table
+    join: str  # joined table(s) some properties read; "" when none
+    where: str  # the rows that belong to the collection (a constant condition)
+    id_sql: str
+    id_type: Literal["string", "integer"]
+    geom_sql: str
+    geometry_types: tuple[str, ...]
+    properties: tuple[Property, ...]
+    temporal: str  # the property `datetime` filters: the one date-time property of the collection
+    keywords: tuple[str, ...] = ()
+    # FROM and WHERE of the temporal extent when it can skip the join (default: source and where).
+    time_source: str = ""
+
+    @property
+    def queryables(self) -> tuple[Property, ...]:
+        return tuple(p for p in self.properties if p.queryable)
+
+    def prop(self, name: str) -> Property:
+        return next(p for p in self.properties if p.name == name)
+
+
+def _risk_properties(alias: str, queryable: tuple[str, ...]) -> tuple[Property, ...]:
+    """Code, name, population, area and the four-colour map figures of a cell (grid or district)."""
+    c, r = alias, "r"
+    props = (
+        Property("code", f"{c}.code", "string", "The cell's code (also the feature id)"),
+        Property("name", f"{c}.name", "string", "The cell's name"),
+        Property("district_code", f"{c}.district_code", "string", "Code of the district holding the cell"),
+        Property("population", f"{c}.population", "integer", "Resident population"),
+        Property("area_m2", f"round({c}.area_m2::numeric, 1)", "number", "Area in m² (EPSG:4549)"),
+        Property(
+            "colour",
+            f"{r}.colour",
+            "string",
+            "Map colour: the pinned colour if pinned, else computed",
+            enum=LEVELS,
+            joined=True,
+        ),
+        Property(
+            "computed_colour",
+            f"{r}.computed_colour",
+            "string",
+            "Highest level of the active risk sources and unremediated hazard points in the cell",
+            enum=LEVELS,
+            joined=True,
+        ),
+        Property(
+            "pinned", f"({r}.pinned_colour IS NOT NULL)", "boolean", "Colour pinned by hand", joined=True
+        ),
+        Property("n_red", f"{r}.n_red", "integer", "Red (重大) sources and hazard points in it", joined=True),
+        Property("n_orange", f"{r}.n_orange", "integer", "Orange (较大) ones", joined=True),
+        Property("n_yellow", f"{r}.n_yellow", "integer", "Yellow (一般) ones", joined=True),
+        Property("n_blue", f"{r}.n_blue", "integer", "Blue (低) ones", joined=True),
+        Property("score", f"{r}.score", "number", "Highest assessment score in the cell", joined=True),
+        Property(
+            "changed_at",
+            f"{r}.changed_at",
+            "string",
+            "When the cell's colour or counts last changed (what `datetime` filters)",
+            format="date-time",
+            joined=True,
+        ),
+    )
+    return tuple(replace(p, queryable=True) if p.name in queryable else p for p in props)
+
+
+_GRID_QUERYABLE = ("code", "name", "district_code", "colour", "computed_colour")
+_GRIDS = {
+    "comprehensive": (
+        "Comprehensive grid (综合网格)",
+        "the social-governance grid; each cell has a grid worker",
+    ),
+    "emergency": ("Emergency grid (应急格)", "coarser cells that organise emergency response"),
+    "safety": (
+        "Safety-supervision grid (安监格)",
+        "fine cells that organise safety inspection of enterprises",
+    ),
+}
+
+
+def _grid(layer: str) -> Collection:
+    title, what = _GRIDS[layer]
+    return Collection(
+        id=layer,
+        title=title,
+        description=f"Cells of the {layer} grid, {what}, with their four-colour risk map: colour, "
+        "computed colour, counts of sources per level and score. Feature id: the cell code.",
+        source="cells c JOIN cell_risk r ON r.cell_id = c.id",
+        join="JOIN cell_risk r ON r.cell_id = c.id",
+        where=f"c.layer = '{layer}'",
+        id_sql="c.code",
+        id_type="string",
+        geom_sql="c.geom",
+        geometry_types=("MultiPolygon",),
+        properties=_risk_properties("c", _GRID_QUERYABLE),
+        temporal="changed_at",
+        keywords=("grid", "four-colour map", layer),
+        time_source=f"cell_risk r WHERE r.layer = '{layer}'",
+    )
+
+
+_REGISTRY_GEOMETRIES = ("Point", "Polygon", "MultiPolygon")
+_DISTRICT_NAME = "(SELECT d.name FROM cells d WHERE d.layer = 'district' AND d.code = {a}.district_code)"
+
+COLLECTIONS: dict[str, Collection] = {
+    c.id: c
+    for c in (
+        _grid("comprehensive"),
+        _grid("emergency"),
+        _grid("safety"),
+        Collection(
+            id="districts",
+            title="Districts (区)",
+            description="The city's districts (admin layer `district`) with their population, area and "
+            "four-colour risk figures. Feature id: the district code.",
+            source="cells c JOIN cell_risk r ON r.cell_id = c.id",
+            join="JOIN cell_risk r ON r.cell_id = c.id",
+            where="c.layer = 'district'",
+            id_sql="c.code",
+            id_type="string",
+            geom_sql="c.geom",
+            geometry_types=("MultiPolygon",),
+            properties=(
+                Property("code", "c.code", "string", "District code (also the feature id)", queryable=True),
+                Property("name", "c.name", "string", "District name", queryable=True),
+                Property("name_en", "c.name_en", "string", "District name in English"),
+                *(
+                    p
+                    for p in _risk_properties("c", ("colour",))
+                    if p.name not in ("code", "name", "district_code")
+                ),
+            ),
+            temporal="changed_at",
+            keywords=("district", "administrative"),
+            time_source="cell_risk r WHERE r.layer = 'district'",
+        ),
+        Collection(
+            id="risk_sources",
+            title="Risk sources (风险源)",
+            description="Every registered risk source with its category, assessment and level (the "
+            "override when one is set). Feature id: the source's integer id.",
+            source="risk_sources s",
+            join="",
+            where="true",
+            id_sql="s.id",
+            id_type="integer",
+            geom_sql="s.geom",
+            geometry_types=_REGISTRY_GEOMETRIES,
+            properties=(
+                Property("code", "s.code", "string", "Registration code", queryable=True),
+                Property("name", "s.name", "string", "Name"),
+                Property(
+                    "category", "s.category", "string", "Category code (see risk_categories)", queryable=True
+                ),
+                Property("level", "s.level", "string", "Level in force", enum=LEVELS, queryable=True),
+                Property(
+                    "computed_level",
+                    "s.computed_level",
+                    "string",
+                    "Level from the assessment",
+                    enum=LEVELS,
+                    queryable=True,
+                ),
+                Property("method", "s.method", "string", "Assessment method", enum=METHODS, queryable=True),
+                Property("score", "s.score", "number", "Assessment score (D = L×E×C or R = L×S)"),
+                Property("status", "s.status", "string", "Status", enum=SOURCE_STATUSES, queryable=True),
+                Property("address", "s.address", "string", "Address"),
+                Property("plate_code", "s.plate_code", "string", "Address plate code", queryable=True),
+                Property("enterprise", "s.enterprise", "string", "Enterprise", queryable=True),
+                Property("department", "s.department", "string", "Supervising department", queryable=True),
+                Property(
+                    "version", "s.version", "integer", "Record version (the ETag of /risk-sources/{id})"
+                ),
+                Property(
+                    "updated_at",
+                    "s.updated_at",
+                    "string",
+                    "Last change (what `datetime` filters)",
+                    format="date-time",
+                ),
+            ),
+            temporal="updated_at",
+            keywords=("risk source", "registry"),
+        ),
+        Collection(
+            id="shelters",
+            title="Shelters (应急避难场所)",
+            description="Central, fixed and emergency shelters with areas, capacity and live occupancy. "
+            "Feature id: the shelter's integer id.",
+            source="shelters s",
+            join="",
+            where="true",
+            id_sql="s.id",
+            id_type="integer",
+            geom_sql="s.geom",
+            geometry_types=_REGISTRY_GEOMETRIES,
+            properties=(
+                Property("code", "s.code", "string", "Registration code", queryable=True),
+                Property("name", "s.name", "string", "Name"),
+                Property("class", "s.class", "string", "Shelter class", enum=SHELTER_CLASSES, queryable=True),
+                Property("status", "s.status", "string", "Status", enum=SHELTER_STATUSES, queryable=True),
+                Property("capacity", "s.capacity", "integer", "Places"),
+                Property("occupancy", "s.occupancy", "integer", "People checked in"),
+                Property(
+                    "free",
+                    "CASE WHEN s.status = 'closed' THEN 0 ELSE s.capacity - s.occupancy END",
+                    "integer",
+                    "Places left (0 when closed)",
+                ),
+                Property("total_area_m2", "s.total_area_m2", "number", "Total area, m²"),
+                Property("effective_area_m2", "s.effective_area_m2", "number", "Effective area, m²"),
+                Property("address", "s.address", "string", "Address"),
+                Property("district_code", "s.district_code", "string", "District code", queryable=True),
+                Property("district_name", _DISTRICT_NAME.format(a="s"), "string", "District name"),
+                Property("managing_unit", "s.managing_unit", "string", "Managing unit", queryable=True),
+                Property("version", "s.version", "integer", "Record version (the ETag of /shelters/{id})"),
+                Property(
+                    "updated_at",
+                    "s.updated_at",
+                    "string",
+                    "Last registry change (what `datetime` filters)",
+                    format="date-time",
+                ),
+            ),
+            temporal="updated_at",
+            keywords=("shelter", "registry"),
+        ),
+        Collection(
+            id="hazard_points",
+            title="Hazard points (隐患点)",
+            description="Geological hazard points, waterlogging points and dangerous buildings with their "
+            "level and remediation status. Feature id: the hazard point's integer id.",
+            source="hazard_points h",
+            join="",
+            where="true",
+            id_sql="h.id",
+            id_type="integer",
+            geom_sql="h.geom",
+            geometry_types=_REGISTRY_GEOMETRIES,
+            properties=(
+                Property("code", "h.code", "string", "Registration code", queryable=True),
+                Property("name", "h.name", "string", "Name"),
+                Property("kind", "h.kind", "string", "Kind", enum=HAZARD_KINDS, queryable=True),
+                Property("level", "h.level", "string", "Level", enum=LEVELS, queryable=True),
+                Property(
+                    "status", "h.status", "string", "Lifecycle status", enum=HAZARD_STATUSES, queryable=True
+                ),
+                Property(
+                    "on_map",
+                    "(h.status NOT IN ('remediated', 'closed'))",
+                    "boolean",
+                    "Counts in the four-colour map (not remediated or closed)",
+                ),
+                Property("threatened_persons", "h.threatened_persons", "integer", "People threatened"),
+                Property("property_value", "h.property_value", "number", "Property threatened, 10,000 yuan"),
+                Property("address", "h.address", "string", "Address"),
+                Property("district_code", "h.district_code", "string", "District code", queryable=True),
+                Property("district_name", _DISTRICT_NAME.format(a="h"), "string", "District name"),
+                Property(
+                    "responsible_unit", "h.responsible_unit", "string", "Responsible unit", queryable=True
+                ),
+                Property("responsible_person", "h.responsible_person", "string", "Responsible person"),
+                Property(
+                    "version", "h.version", "integer", "Record version (the ETag of /hazard-points/{id})"
+                ),
+                Property(
+                    "updated_at",
+                    "h.updated_at",
+                    "string",
+                    "Last change (what `datetime` filters)",
+                    format="date-time",
+                ),
+            ),
+            temporal="updated_at",
+            keywords=("hazard point", "registry"),
+        ),
+    )
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Query shapes and the statements for them
+
+
+class TimeFilter(NamedTuple):
+    """A datetime filter as bounds on the temporal property: [start, end] or [start, end)."""
+
+    start: datetime | None
+    end: datetime | None
+    end_inclusive: bool = True
+
+
+class Shape(NamedTuple):
+    """What varies between items statements of one collection (the cache key, with the id)."""
+
+    filters: tuple[str, ...] = ()
+    bbox: Literal["", "box", "antimeridian"] = ""
+    start: bool = False
+    end: Literal["", "<=", "<"] = ""
+
+
+def feature_sql(c: Collection) -> str:
+    """A text expression: the row as a GeoJSON Feature (concatenated, so the geometry is not re-parsed)."""
+    pid = f"{c.id_sql}::text" if c.id_type == "integer" else f"to_json({c.id_sql})::text"
+    props = ", ".join(f"'{p.name}', {p.sql}" for p in c.properties)
+    # json_build_object takes at most 100 arguments: 50 properties, far more than any collection has.
+    return (
+        f"""'{{"type":"Feature","id":' || {pid} || ',"geometry":' || """
+        f"ST_AsGeoJSON({c.geom_sql}, {PRECISION}) || "
+        f"""',"properties":' || json_build_object({props})::text || '}}'"""
+    )
+
+
+def _conditions(c: Collection, shape: Shape) -> tuple[list[str], bool]:
+    """The WHERE conditions of SHAPE, and whether any of them reads the joined table."""
+    conds = [c.where]
+    env = "ST_MakeEnvelope(%(minx)s, %(miny)s, {}, %(maxy)s, 4326)"
+    if shape.bbox == "box":
+        conds.append(f"ST_Intersects({c.geom_sql}, {env.format('%(maxx)s')})")
+    elif shape.bbox == "antimeridian":
+        # minx > maxx: the box crosses 180°; OGC reads it as the two boxes on either side.
+        east = env.format("180")
+        west = "ST_MakeEnvelope(-180, %(miny)s, %(maxx)s, %(maxy)s, 4326)"
+        conds.append(f"(ST_Intersects({c.geom_sql}, {east}) OR ST_Intersects({c.geom_sql}, {west}))")
+    joined = False
+    casts = {"string": "text", "integer": "bigint", "number": "float8", "boolean": "boolean"}
+    for name in shape.filters:
+        p = c.prop(name)
+        conds.append(f"{p.sql} = %(f_{name})s::{casts[p.type]}")
+        joined |= p.joined
+    t = c.prop(c.temporal)
+    if shape.start:
+        conds.append(f"{t.sql} >= %(t_start)s::timestamptz")
+    if shape.end:
+        conds.append(f"{t.sql} {shape.end} %(t_end)s::timestamptz")
+    joined |= t.joined and bool(shape.start or shape.end)
+    return conds, joined
+
+
+@cache
+def items_sql(collection_id: str, shape: Shape) -> str:
+    """The one statement that answers an items request of SHAPE (cached: a handful of shapes recur)."""
+    c = COLLECTIONS[collection_id]
+    conds, joined = _conditions(c, shape)
+    table = c.source.split(" JOIN ")[0]
+    return sql("ogc_items").format(
+        feature=feature_sql(c),
+        order_key=c.id_sql,
+        source=c.source,
+        where=" AND ".join(conds),
+        count_source=c.source if joined else table,
+        count_where=" AND ".join(conds),
+    )
+
+
+@cache
+def item_sql(collection_id: str) -> str:
+    """The statement that reads one feature by its id."""
+    c = COLLECTIONS[collection_id]
+    cast = "bigint" if c.id_type == "integer" else "text"
+    return (
+        f"SELECT {feature_sql(c)} AS feature FROM {c.source} WHERE {c.where} AND {c.id_sql} = %(id)s::{cast}"
+    )
+
+
+@cache
+def extents_sql(collection_ids: tuple[str, ...]) -> str:
+    """One statement: the bbox (CRS84) and time span of each collection, computed from the data."""
+    parts = []
+    for cid in collection_ids:
+        c = COLLECTIONS[cid]
+        t = c.prop(c.temporal)
+        table = c.source.split(" JOIN ")[0]
+        times = c.time_source or f"{c.source} WHERE {c.where}"
+        parts.append(
+            f"SELECT '{c.id}' AS id, ST_XMin(e) AS minx, ST_YMin(e) AS miny, ST_XMax(e) AS maxx,"
+            f" ST_YMax(e) AS maxy, tmin, tmax"
+            f" FROM (SELECT ST_Extent({c.geom_sql}) AS e FROM {table} WHERE {c.where}) s,"
+            f" (SELECT min({t.sql}) AS tmin, max({t.sql}) AS tmax FROM {times}) t"
+        )
+    return "\nUNION ALL\n".join(parts)
+
+
+def params_for(
+    shape: Shape,
+    *,
+    limit: int,
+    offset: int,
+    bbox: tuple[float, float, float, float] | None,
+    filters: dict[str, Any],
+    time: TimeFilter | None,
+) -> dict[str, Any]:
+    """The bound values of an items statement."""
+    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    if bbox is not None:
+        params.update(zip(("minx", "miny", "maxx", "maxy"), bbox, strict=True))
+    for name in shape.filters:
+        params[f"f_{name}"] = filters[name]
+    if time is not None:
+        params["t_start"], params["t_end"] = time.start, time.end
+    return params
+
+
+# ---------------------------------------------------------------------------------------------
+# Schemas
+
+
+def feature_schema(c: Collection, schema_id: str | None = None) -> dict[str, Any]:
+    """JSON Schema of the collection's GeoJSON Features (GDAL's OAPIF driver types fields from it)."""
+    out: dict[str, Any] = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": c.title,
+        "type": "object",
+        "required": ["type", "geometry", "properties"],
+        "properties": {
+            "type": {"type": "string", "enum": ["Feature"]},
+            "id": {"type": c.id_type, "description": "The feature id"},
+            "geometry": {
+                "type": "object",
+                "description": f"GeoJSON {' or '.join(c.geometry_types)}, WGS 84 lon/lat",
+                "x-ogc-role": "primary-geometry",
+            },
+            "properties": {
+                "type": "object",
+                "properties": {p.name: p.schema() for p in c.properties},
+            },
+        },
+    }
+    if schema_id:
+        out["$id"] = schema_id
+    return out
+
+
+def queryables_schema(c: Collection, schema_id: str | None = None) -> dict[str, Any]:
+    """The queryables (OGC API – Features Part 3 style): the properties `?name=value` filters on."""
+    out: dict[str, Any] = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "title": c.title,
+        "properties": {p.name: p.schema() for p in c.queryables},
+        "additionalProperties": False,
+    }
+    if schema_id:
+        out["$id"] = schema_id
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The datetime parameter
+
+_INSTANT = re.compile(
+    r"(?P<date>\d{4}-\d{2}-\d{2})"
+    r"(?:[Tt ](?:(?P<h>\d{2})(?::(?P<m>\d{2})(?::(?P<s>\d{2})(?P<frac>\.\d+)?)?)?)?)?"
+    # A space stands for '+': an unencoded '+' in a query string arrives as one.
+    r"(?P<tz>[Zz]|[+\- ]\d{2}:?\d{2})?"
+)
+
+
+def _instant(text: str) -> tuple[datetime, timedelta | None]:
+    """An RFC 3339 instant, and the span its precision covers (None: an exact instant).
+
+    Lenient on precision on purpose: `2026-07-01` is that day, `2026-07-01T08Z` that hour, and
+    `2026-07-01T` (what GDAL's OAPIF driver sends for a date) the day as well. Without an offset
+    the time is UTC.
+    """
+    m = _INSTANT.fullmatch(text.strip())
+    if m is None:
+        raise ValueError(f"'{text}' is not an RFC 3339 date-time (e.g. 2026-07-01T08:00:00Z)")
+    tz = UTC
+    if m["tz"] and m["tz"] not in "Zz":
+        sign = -1 if m["tz"][0] == "-" else 1
+        hh, mm = int(m["tz"][1:3]), int(m["tz"][-2:])
+        if hh > 23 or mm > 59:
+            raise ValueError(f"'{text}' has an invalid UTC offset")
+        tz = timezone(sign * timedelta(hours=hh, minutes=mm))
+    year, month, day = (int(x) for x in m["date"].split("-"))
+    frac = m["frac"]
+    micro = int((frac[1:] + "000000")[:6]) if frac else 0
+    try:
+        value = datetime(
+            year, month, day, int(m["h"] or 0), int(m["m"] or 0), int(m["s"] or 0), micro, tzinfo=tz
+        )
+    except ValueError as exc:
+        raise ValueError(f"'{text}' is not a valid date-time: {exc}") from None
+    if frac:
+        return value, None
+    if m["s"]:
+        return value, timedelta(seconds=1)
+    if m["m"]:
+        return value, timedelta(minutes=1)
+    if m["h"]:
+        return value, timedelta(hours=1)
+    return value, timedelta(days=1)
+
+
+def parse_datetime(text: str) -> TimeFilter | None:
+    """The OGC `datetime` parameter (an instant, or an interval with `..` or empty open ends).
+
+    Interval ends are inclusive; an end given to a precision (a date, a whole second) includes all
+    of it. Returns None for `../..` (no bound). Raises ValueError naming what is wrong.
+    """
+    text = text.strip()
+    if not text:
+        raise ValueError("datetime is empty")
+    if "/" not in text:
+        start, span = _instant(text)
+        return TimeFilter(start, start + span, False) if span else TimeFilter(start, start, True)
+    if text.count("/") != 1:
+        raise ValueError("an interval has exactly one '/': start/end, ../end or start/..")
+    left, right = (part.strip() for part in text.split("/"))
+    start = None if left in ("", "..") else _instant(left)[0]
+    end, inclusive = None, True
+    if right not in ("", ".."):
+        value, span = _instant(right)
+        end, inclusive = (value + span, False) if span else (value, True)
+    if start is None and end is None:
+        return None
+    if start is not None and end is not None and (end < start or (end == start and not inclusive)):
+        raise ValueError(f"the interval ends before it starts ('{text}')")
+    return TimeFilter(start, end, inclusive)
