@@ -323,6 +323,7 @@ def test_web_map_in_chromium(browser, city_db_url, city_keys):
         small.wait_for_selector("html[data-map=ready]", timeout=20_000)
         assert small.locator("#panel").is_hidden() and small.locator("#panel-toggle").is_visible()
         assert small.locator("#map").bounding_box()["width"] == 390
+        assert small.evaluate("() => gridrisk.map.queryRenderedFeatures({layers: ['cells-fill']}).length") > 0
         small.click("#panel-toggle")
         assert small.locator("#panel").is_visible() and small.locator("#grid-layer").is_visible()
         small.screenshot(path=ARTIFACTS / "web_map_phone.png")

@@ -138,13 +138,14 @@
     }
     if (collection === 'shelters') {
       const byClass = ['match', ['get', 'class'], ...Object.entries(SHELTER_CLASSES).flat(), '#2e7d32'];
-      const bySize = ['interpolate', ['linear'], ['sqrt', ['to-number', ['get', 'capacity'], 0]], 0, 3, 30, 5, 200, 16];
+      const bySize = ['interpolate', ['linear'], ['sqrt', ['to-number', ['get', 'capacity'], 0]], 0, 2, 30, 4, 200, 12];
       return {
         fill: { 'fill-color': byClass, 'fill-opacity': 0.5, 'fill-outline-color': '#0b3d0b' },
         circle: {
           'circle-color': byClass, 'circle-opacity': 0.85,
-          // Area ∝ capacity: 1,000 people ≈ 5 px, 40,000 ≈ 16 px (a little larger when zoomed in).
-          'circle-radius': ['interpolate', ['linear'], ['zoom'], 8, ['*', 0.8, bySize], 14, ['*', 1.4, bySize]],
+          // Radius grows with √capacity (area ∝ capacity): at zoom 12, 900 people ≈ 4 px, 40,000 ≈ 12 px;
+          // smaller when the whole city is in view, larger in the streets.
+          'circle-radius': ['interpolate', ['linear'], ['zoom'], 8, ['*', 0.4, bySize], 12, bySize, 15, ['*', 1.6, bySize]],
           'circle-stroke-color': '#ffffff', 'circle-stroke-width': 1.5,
         },
       };
@@ -171,7 +172,9 @@
     if (map.getSource('grid')) map.removeSource('grid');
     state.layer = name;
     history.replaceState(null, '', `#layer=${enc(name)}`);
-    map.addSource('grid', await tileSource(name));
+    const source = await tileSource(name);
+    state.gridMinzoom = source.minzoom;
+    map.addSource('grid', source);
     const before = map.getLayer('districts-line') ? 'districts-line' : undefined;
     map.addLayer({
       id: 'cells-fill', type: 'fill', source: 'grid', 'source-layer': name,
@@ -193,6 +196,9 @@
     });
     // Keep the overlays above the cells.
     for (const id of overlayLayerIds().concat(['me'])) if (map.getLayer(id)) map.moveLayer(id);
+    // The whole city on a phone is below the zoom the cells start at: come in that far.
+    if (map.getZoom() < state.gridMinzoom) map.jumpTo({ zoom: state.gridMinzoom });
+    showZoomHint();
     await refreshSummary();
   }
 
@@ -242,6 +248,10 @@
       map.setLayoutProperty(`${collection}-circle`, 'visibility', visible);
     }
     map.setLayoutProperty('districts-line', 'visibility', $('show-districts').checked ? 'visible' : 'none');
+  }
+
+  function showZoomHint() {
+    $('zoom-hint').hidden = !state.map || state.map.getZoom() >= state.gridMinzoom;
   }
 
   async function refreshSummary() {
@@ -681,6 +691,7 @@
     await showGridLayer(first.name);
     applyToggles();
     map.on('click', onClick);
+    map.on('zoomend', showZoomHint);
     map.on('mousemove', (e) => {
       const ids = ['cells-fill', ...overlayLayerIds()].filter((id) => map.getLayer(id));
       map.getCanvas().style.cursor = map.queryRenderedFeatures(e.point, { layers: ids }).length ? 'pointer' : '';
