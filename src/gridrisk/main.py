@@ -24,7 +24,9 @@ from gridrisk.api.routes import (
     risk_map,
     risk_sources,
     shelters,
+    warnings,
     web,
+    work_orders,
 )
 from gridrisk.db.pool import make_pool, open_pool
 from gridrisk.errors import COMMON_RESPONSES, install_error_handlers
@@ -84,6 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         events,
         shelters,
         hazard_points,
+        warnings,
+        work_orders,
         ogc,
         web,
     )

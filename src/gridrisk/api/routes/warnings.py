@@ -1,0 +1,446 @@
+"""Targeted warnings (靶向预警): post (JSON or CAP 1.2), update by re-posting, cancel, read, rules.
+
+A posted warning becomes one work order per exposed target in its area, assigned to the workers of
+the comprehensive cell that holds the target, in the same transaction (spatial/warning_targeting.py).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from psycopg import AsyncConnection
+from pydantic import ValidationError
+
+from gridrisk.api.deps import Admin, PoolDep, Reader, Writer
+from gridrisk.api.etags import etag, parse_if_match
+from gridrisk.api.geojson import GEOJSON, paged_collection, raw_json
+from gridrisk.api.params import BBox, PageDep
+from gridrisk.api.responses import OrjsonResponse
+from gridrisk.db.sql_files import sql
+from gridrisk.db.tables import HAZARD_KINDS
+from gridrisk.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, UnsupportedMediaType
+from gridrisk.models.warnings import (
+    ACTION_TEXT,
+    HAZARD_TYPES,
+    CancelIn,
+    DueTimes,
+    HazardRules,
+    HazardType,
+    Level,
+    RulesOut,
+    WarningIn,
+    WarningSpec,
+    WarningStatus,
+    WarningSummary,
+    spec_from_json,
+)
+from gridrisk.spatial.cap import CapError, parse_cap
+from gridrisk.spatial.warning_targeting import (
+    Outcome,
+    WarningConflict,
+    WarningInputError,
+    WarningNotFound,
+    WarningStale,
+    apply_warning,
+    cancel_warning,
+    resolve_area,
+)
+
+router = APIRouter(tags=["warnings"])
+
+_XML_TYPES = ("application/xml", "text/xml", "application/cap+xml")
+
+
+def _inline(schema: dict[str, Any]) -> dict[str, Any]:
+    """SCHEMA with its $defs references inlined, so it can sit anywhere in the OpenAPI document."""
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return walk(defs[ref.removeprefix("#/$defs/")])
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    return walk(schema)
+
+
+_POST_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": _inline(WarningIn.model_json_schema())},
+            "application/xml": {
+                "schema": {
+                    "type": "string",
+                    "description": "A CAP 1.2 <alert> (also text/xml, application/cap+xml)",
+                }
+            },
+        },
+    }
+}
+SUMMARY_DOC = (
+    "The warning as JSON: its fields and `area` (GeoJSON), `affected_cells` (per layer, the cells more "
+    "than 0.1% inside the area; `?cells=true` lists their codes), `targets_by_kind` (orders not cancelled, "
+    "by target type and kind), `orders` (by status and action, `closure_rate` = done ÷ orders not "
+    "cancelled, `overdue`, `cells_with_orders`, `without_cell`) and `evacuation` (orders, threatened "
+    "persons, and per named shelter the people sent there against its free places)."
+)
+SUMMARY = {200: {"model": WarningSummary, "description": SUMMARY_DOC}}
+
+
+def _invalid(exc: WarningInputError | CapError) -> InvalidInput:
+    return InvalidInput(exc.message, errors=[{"field": exc.field, "message": exc.message}], **exc.extra)
+
+
+async def _read_spec(request: Request, unknown_hazard: str | None) -> WarningSpec:
+    """The posted warning, JSON or CAP by Content-Type, as a WarningSpec (422 naming what is wrong)."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await request.body()
+    if ctype == "application/json" or ctype.endswith("+json"):
+        try:
+            model = WarningIn.model_validate_json(body)
+        except ValidationError as exc:
+            raise RequestValidationError(
+                [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+            ) from exc
+        return spec_from_json(model)
+    if ctype in _XML_TYPES or ctype.endswith("+xml"):
+        try:
+            return parse_cap(body, unknown_hazard=unknown_hazard)
+        except CapError as exc:
+            raise _invalid(exc) from exc
+    raise UnsupportedMediaType(
+        f"Send the warning as application/json, or as a CAP 1.2 document (application/xml); got '{ctype}'."
+    )
+
+
+async def _summary(conn: AsyncConnection, warning_id: int, *, with_cells: bool = False) -> tuple[str, int]:
+    cur = await conn.execute(sql("warning_summary"), {"warning_id": warning_id, "with_cells": with_cells})
+    row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"No warning with id {warning_id}.")
+    return row["body"], row["version"]
+
+
+def _with_result(body: str, outcome: Outcome, status: int, version: int) -> Response:
+    """The summary with the post's `result` spliced in (the summary is JSON text from the database)."""
+    text = body[:-1] + ',"result":' + orjson.dumps(outcome.result()).decode() + "}"
+    headers = {"ETag": etag(version), "Location": f"/warnings/{outcome.warning_id}"}
+    return Response(text.encode(), status_code=status, media_type="application/json", headers=headers)
+
+
+@router.post(
+    "/warnings",
+    status_code=201,
+    response_model=None,
+    summary="Post a warning (JSON or CAP 1.2): every exposed target in its area gets a work order",
+    description=(
+        "JSON (`application/json`): `identifier`, `hazard_type`, `level` (blue, yellow, orange, red), "
+        "`valid_from`, `valid_until`, `headline`, `description`, `instruction`, and `area`: exactly one of "
+        "`geometry` (GeoJSON Polygon/MultiPolygon), `districts` (codes), or `layer` with `cells`.\n\n"
+        "CAP 1.2 (`application/xml`): msgType Alert, Update (names the earlier message in `references`) or "
+        "Cancel; severity Extreme/Severe/Moderate/Minor → red/orange/yellow/blue; event/eventCode → hazard "
+        "type (an unknown one is a 422 naming it, unless `unknown_hazard=other`); area from polygons "
+        "(lat,lon pairs), circles (lat,lon radius-km) and, where a block has neither, district geocodes.\n\n"
+        "Targets: the active risk sources and unremediated hazard points whose geometry intersects the area "
+        "and whose kind the rules (GET /warning-rules) expose to the hazard; each gets one order, with the "
+        "action the level demands, assigned to the comprehensive cell holding it, due after the level's due "
+        "time, in the same transaction. Posting a known identifier again (or a CAP Update) updates the "
+        "warning: new targets get orders, orders whose target left are cancelled, actions escalate when the "
+        "level rises (a done order reopens), nothing is duplicated, and a downgrade weakens no issued order. "
+        "201 for a new warning, 200 otherwise; `result` says what changed. Bad input (invalid, empty or "
+        "out-of-city area, unknown enum, expired window) is a 422 and writes nothing."
+    ),
+    openapi_extra=_POST_BODY,
+    responses={
+        201: {"model": WarningSummary, "description": "Created; " + SUMMARY_DOC},
+        200: {"model": WarningSummary, "description": "An update of a known warning; " + SUMMARY_DOC},
+        409: {"description": "The warning was cancelled, or the message is older than its current state"},
+        415: {"description": "Neither JSON nor XML"},
+    },
+)
+async def post_warning(
+    request: Request,
+    pool: PoolDep,
+    who: Writer,
+    unknown_hazard: Annotated[
+        Literal["other"] | None,
+        Query(description="CAP only: take an event that names no known hazard type as this one"),
+    ] = None,
+):
+    spec = await _read_spec(request, unknown_hazard)
+    async with pool.connection() as conn:
+        try:
+            if spec.msg_type == "Cancel":
+                outcome = await cancel_warning(conn, who.name, spec=spec)
+            else:
+                area = await resolve_area(conn, spec.area)
+                outcome = await apply_warning(conn, spec, area, who.name)
+        except (WarningInputError, CapError) as exc:
+            raise _invalid(exc) from exc
+        except WarningConflict as exc:
+            raise Conflict(exc.message, **exc.extra) from exc
+        body, version = await _summary(conn, outcome.warning_id)
+    return _with_result(body, outcome, 201 if outcome.created else 200, version)
+
+
+@router.get(
+    "/warnings",
+    summary="Warnings as GeoJSON (their areas), newest first, with their orders by status",
+    responses={
+        200: {"content": {GEOJSON: {}}, "description": "FeatureCollection with numberMatched and links"}
+    },
+)
+async def list_warnings(
+    request: Request,
+    pool: PoolDep,
+    _: Reader,
+    bbox: BBox,
+    page: PageDep,
+    status: Annotated[
+        WarningStatus | None,
+        Query(description="active (not expired), expired (active, past valid_until) or cancelled"),
+    ] = None,
+    hazard_type: HazardType | None = None,
+    level: Level | None = None,
+):
+    params = {
+        "status": status,
+        "hazard_type": hazard_type,
+        "level": level,
+        "bbox": bbox,
+        "limit": page.limit,
+        "offset": page.offset,
+    }
+    async with pool.connection() as conn:
+        cur = await conn.execute(sql("warning_search"), params)
+        found = await cur.fetchone()
+        rows = []
+        if found["ids"]:
+            cur = await conn.execute(sql("warning_feature"), {"ids": list(found["ids"])})
+            rows = await cur.fetchall()
+    return paged_collection(
+        request,
+        offset=page.offset,
+        limit=page.limit,
+        matched=found["matched"],
+        features=[r["feature"] for r in rows],
+    )
+
+
+@router.get(
+    "/warnings/{warning_id}",
+    response_model=None,
+    summary="One warning and where its orders stand",
+    responses=SUMMARY,
+)
+async def get_warning(
+    warning_id: int,
+    pool: PoolDep,
+    _: Reader,
+    cells: Annotated[bool, Query(description="List the codes of the affected cells per layer")] = False,
+):
+    async with pool.connection() as conn:
+        body, version = await _summary(conn, warning_id, with_cells=cells)
+    return raw_json(body, media_type="application/json", headers={"ETag": etag(version)})
+
+
+@router.post(
+    "/warnings/{warning_id}/cancel",
+    response_model=None,
+    summary="End a warning: its unfinished work orders are cancelled (done ones stay done)",
+    description="If-Match is optional. Cancelling a cancelled warning changes nothing. A cancelled warning "
+    "cannot be re-posted under the same identifier (409).",
+    responses={**SUMMARY, 412: {"description": "Stale If-Match"}},
+)
+async def cancel(
+    warning_id: int,
+    pool: PoolDep,
+    who: Writer,
+    body: CancelIn | None = None,
+    if_match: Annotated[str | None, Header(description="ETag of the version you read")] = None,
+):
+    expected = parse_if_match(if_match, required=False)
+    async with pool.connection() as conn:
+        try:
+            outcome = await cancel_warning(
+                conn,
+                who.name,
+                warning_id=warning_id,
+                reason=body.reason if body else None,
+                expected_version=expected,
+            )
+        except WarningNotFound as exc:
+            raise NotFound(str(exc)) from exc
+        except WarningStale as exc:
+            raise PreconditionFailed(
+                f"The warning changed since you read it (you sent version {expected}, it is now "
+                f"{exc.current}); read it again.",
+                headers={"ETag": etag(exc.current)},
+                current_version=exc.current,
+            ) from exc
+        text, version = await _summary(conn, warning_id)
+    return _with_result(text, outcome, 200, version)
+
+
+@router.get(
+    "/warnings/{warning_id}/history",
+    summary="Every message applied to a warning: who, when, which fields changed, what it did to the orders",
+)
+async def warning_history(warning_id: int, pool: PoolDep, _: Reader):
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT 1 FROM warnings WHERE id = %s", (warning_id,))
+        if await cur.fetchone() is None:
+            raise NotFound(f"No warning with id {warning_id}.")
+        cur = await conn.execute(
+            "SELECT version, at, by, op, message, changes, orders FROM warning_history"
+            " WHERE warning_id = %s ORDER BY id",
+            (warning_id,),
+        )
+        rows = await cur.fetchall()
+    return OrjsonResponse(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rules
+
+
+async def _rules(conn: AsyncConnection) -> dict[str, Any]:
+    cur = await conn.execute("SELECT level, due_minutes FROM warning_due_times")
+    due = {r["level"]: r["due_minutes"] for r in await cur.fetchall()}
+    cur = await conn.execute(
+        "SELECT hazard_type, target_type, target_kind, action_blue, action_yellow, action_orange, action_red"
+        " FROM warning_rules ORDER BY hazard_type, target_type, target_kind"
+    )
+    hazards: dict[str, list] = {h: [] for h in HAZARD_TYPES}
+    for r in await cur.fetchall():
+        hazards[r["hazard_type"]].append(
+            {
+                "type": r["target_type"],
+                "kind": r["target_kind"],
+                "actions": {lvl: r[f"action_{lvl}"] for lvl in ("blue", "yellow", "orange", "red")},
+            }
+        )
+    return {
+        "due_minutes": {lvl: due[lvl] for lvl in ("red", "orange", "yellow", "blue")},
+        "actions": ACTION_TEXT,
+        "hazards": hazards,
+    }
+
+
+async def _record_change(
+    conn: AsyncConnection, who: str, subject: str, old: Any, new: Any, reason: str | None
+):
+    await conn.execute(
+        "INSERT INTO warning_rule_changes (by, subject, old, new, reason) VALUES (%s, %s, %s, %s, %s)",
+        (who, subject, orjson.dumps(old, default=str).decode(), orjson.dumps(new).decode(), reason),
+    )
+
+
+RULES_DOC = (
+    "`hazards` maps each hazard type to the kinds of target it exposes (a risk-source category or a "
+    "hazard-point kind) and the action each level demands of them; `due_minutes` is the time a worker has "
+    "per level. Changes apply to warnings posted or re-posted afterwards."
+)
+
+
+@router.get("/warning-rules", response_model=RulesOut, summary="The targeting rules", description=RULES_DOC)
+async def get_rules(pool: PoolDep, _: Reader):
+    async with pool.connection() as conn:
+        return OrjsonResponse(await _rules(conn))
+
+
+@router.put(
+    "/warning-rules/due-times",
+    response_model=RulesOut,
+    summary="Set the due time of each level (admin; recorded)",
+    description=RULES_DOC,
+)
+async def put_due_times(body: DueTimes, pool: PoolDep, who: Admin):
+    new = body.model_dump(exclude={"reason"})
+    async with pool.connection() as conn, conn.transaction():
+        cur = await conn.execute("SELECT level, due_minutes FROM warning_due_times ORDER BY level FOR UPDATE")
+        old = {r["level"]: r["due_minutes"] for r in await cur.fetchall()}
+        await conn.execute(
+            "UPDATE warning_due_times d SET due_minutes = n.m, updated_at = now(), updated_by = %s"
+            " FROM unnest(%s::text[], %s::int[]) AS n(level, m) WHERE d.level = n.level",
+            (who.name, list(new), list(new.values())),
+        )
+        await _record_change(conn, who.name, "due_times", old, new, body.reason)
+        return OrjsonResponse(await _rules(conn))
+
+
+@router.put(
+    "/warning-rules/{hazard_type}",
+    response_model=RulesOut,
+    summary="Replace the kinds of target one hazard exposes and their actions (admin; recorded)",
+    description=RULES_DOC
+    + " Kinds are risk-source categories (GET /risk-sources categories) or hazard-point "
+    f"kinds ({', '.join(HAZARD_KINDS)}); each may appear once.",
+)
+async def put_hazard_rules(hazard_type: HazardType, body: HazardRules, pool: PoolDep, who: Admin):
+    seen: set[tuple[str, str]] = set()
+    for i, t in enumerate(body.targets):
+        if (t.type, t.kind) in seen:
+            raise InvalidInput(
+                f"{t.type} '{t.kind}' appears twice.",
+                errors=[{"field": f"targets.{i}.kind", "message": "duplicate"}],
+            )
+        seen.add((t.type, t.kind))
+    async with pool.connection() as conn, conn.transaction():
+        cur = await conn.execute("SELECT code FROM risk_categories")
+        categories = {r["code"] for r in await cur.fetchall()}
+        for i, t in enumerate(body.targets):
+            known = categories if t.type == "risk_source" else set(HAZARD_KINDS)
+            if t.kind not in known:
+                what = t.type.replace("_", " ")
+                raise InvalidInput(
+                    f"'{t.kind}' is not a {what} kind; known: {', '.join(sorted(known))}.",
+                    errors=[{"field": f"targets.{i}.kind", "message": "unknown kind"}],
+                )
+        cur = await conn.execute(
+            "SELECT target_type, target_kind, action_blue, action_yellow, action_orange, action_red"
+            " FROM warning_rules WHERE hazard_type = %s ORDER BY target_type, target_kind FOR UPDATE",
+            (hazard_type,),
+        )
+        old = await cur.fetchall()
+        await conn.execute("DELETE FROM warning_rules WHERE hazard_type = %s", (hazard_type,))
+        if body.targets:
+            async with conn.cursor() as c:
+                await c.executemany(
+                    "INSERT INTO warning_rules (hazard_type, target_type, target_kind, action_blue,"
+                    " action_yellow, action_orange, action_red, updated_by)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                    [
+                        (
+                            hazard_type,
+                            t.type,
+                            t.kind,
+                            t.actions.blue,
+                            t.actions.yellow,
+                            t.actions.orange,
+                            t.actions.red,
+                            who.name,
+                        )
+                        for t in body.targets
+                    ],
+                )
+        new = [t.model_dump() for t in body.targets]
+        await conn.execute(
+            "INSERT INTO warning_rule_changes (by, subject, old, new, reason) VALUES (%s, %s, %s, %s, %s)",
+            (
+                who.name,
+                f"rules:{hazard_type}",
+                orjson.dumps(old).decode(),
+                orjson.dumps(new).decode(),
+                body.reason,
+            ),
+        )
+        return OrjsonResponse(await _rules(conn))

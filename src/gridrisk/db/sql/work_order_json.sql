@@ -1,0 +1,52 @@
+-- Work orders as JSON, in the order of the ids given: the warning, the target and where to go,
+-- the assigned cell and its workers, the action, the shelter of an evacuation, status, deadline.
+SELECT o.id, o.version, o.layer, o.cell_code,
+       json_build_object(
+           'id', o.id,
+           'warning', json_build_object('id', w.id, 'identifier', w.identifier, 'hazard_type', w.hazard_type,
+                                        'level', w.level, 'status', w.status, 'headline', w.headline,
+                                        'valid_until', w.valid_until),
+           'target', json_build_object('type', o.target_type, 'id', o.target_id, 'kind', o.target_kind,
+                                       'code', o.target_code, 'name', o.target_name,
+                                       'location', ST_AsGeoJSON(o.geom, 7)::json),
+           'cell', json_build_object('layer', o.layer, 'code', o.cell_code, 'name', c.name),
+           'district_code', o.district_code,
+           'assignees', (SELECT coalesce(json_agg(json_build_object('name', cw.name, 'phone', cw.phone,
+                                                                    'has_key', cw.api_key_id IS NOT NULL)
+                                                  ORDER BY cw.id), '[]'::json)
+                         FROM cell_workers cw WHERE cw.layer = o.layer AND cw.cell_code = o.cell_code),
+           'action', o.action,
+           'level', o.level,
+           'threatened_persons', o.threatened_persons,
+           'shelter', CASE WHEN o.action = 'evacuate' THEN json_build_object(
+               'id', s.id, 'code', s.code, 'name', s.name, 'class', s.class, 'status', s.status,
+               'free', CASE WHEN s.status = 'closed' THEN 0 ELSE s.capacity - s.occupancy END,
+               'distance_m', round(o.shelter_distance_m::numeric, 1),
+               'location', ST_AsGeoJSON(ST_PointOnSurface(s.geom), 7)::json,
+               'note', o.shelter_note) END,
+           'status', o.status,
+           'allowed_next', CASE o.status
+               WHEN 'open' THEN json_build_array('acknowledged', 'cancelled')
+               WHEN 'acknowledged' THEN json_build_array('in_progress', 'cancelled')
+               WHEN 'in_progress' THEN json_build_array('done', 'cancelled')
+               ELSE json_build_array() END,
+           'due_at', o.due_at,
+           'overdue', o.status IN ('open', 'acknowledged', 'in_progress') AND o.due_at < now(),
+           'acknowledged_at', o.acknowledged_at,
+           'done', CASE WHEN o.status = 'done' THEN json_build_object(
+               'at', o.done_at, 'by', o.done_by, 'note', o.done_note, 'photo_url', o.photo_url,
+               'location', ST_AsGeoJSON(o.done_location, 7)::json,
+               'distance_m', round(o.done_distance_m::numeric, 1)) END,
+           'cancelled', CASE WHEN o.status = 'cancelled' THEN json_build_object(
+               'at', o.cancelled_at, 'cause', o.cancel_cause, 'reason', o.cancel_reason) END,
+           'version', o.version,
+           'created_at', o.created_at,
+           'updated_at', o.updated_at,
+           'updated_by', o.updated_by
+       )::text AS body
+FROM unnest(%(ids)s::bigint[]) WITH ORDINALITY AS u(id, ord)
+JOIN work_orders o ON o.id = u.id
+JOIN warnings w ON w.id = o.warning_id
+LEFT JOIN cells c ON c.layer = o.layer AND c.code = o.cell_code
+LEFT JOIN shelters s ON s.id = o.shelter_id
+ORDER BY u.ord
