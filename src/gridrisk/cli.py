@@ -146,16 +146,47 @@ def db_current() -> None:
 def keys_create(
     name: Annotated[str, typer.Option(help="Who holds the key")],
     role: Annotated[str, typer.Option(help="admin | operator | worker | viewer")],
+    cell: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A cell its holder works in, LAYER:CODE (repeat it); a worker key sees only these cells' "
+            "work orders"
+        ),
+    ] = None,
 ) -> None:
     """Create an API key and print it once (only its hash is stored)."""
     from gridrisk.api_keys import create_key
+    from gridrisk.db.sql_files import sql
 
+    cells = []
+    for ref in cell or []:
+        layer, sep, code = ref.partition(":")
+        if not sep or not layer or not code:
+            raise _fail(f"--cell {ref!r} is not LAYER:CODE", "e.g. --cell comprehensive:CMP-320115-0001")
+        cells.append((layer, code))
     with _connect(Settings()) as conn:
         try:
             key_id, key = create_key(conn, name, role)
         except ValueError as exc:
             raise _fail(str(exc)) from exc
+        if cells:
+            unknown = [
+                f"{layer}:{code}"
+                for layer, code in cells
+                if conn.execute(
+                    "SELECT 1 FROM cells WHERE layer = %s AND code = %s", (layer, code)
+                ).fetchone()
+                is None
+            ]
+            if unknown:
+                raise _fail(f"no such cell(s): {', '.join(unknown)}; no key was created", "see GET /layers")
+            conn.execute(
+                sql("work_order_key_cells"),
+                {"key_id": key_id, "layers": [c[0] for c in cells], "codes": [c[1] for c in cells]},
+            )
     console.print(f"key {key_id} for [bold]{name}[/bold] ({role}); it is shown only now:")
+    if cells:
+        console.print(f"linked to {len(cells)} cell(s): {', '.join(f'{a}:{b}' for a, b in cells)}")
     print(key)
 
 
