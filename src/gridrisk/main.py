@@ -24,6 +24,7 @@ from gridrisk.api.routes import (
     risk_map,
     risk_sources,
     shelters,
+    tiles,
     warnings,
     web,
     work_orders,
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hazard_points,
         warnings,
         work_orders,
+        tiles,
         ogc,
         web,
     )
