@@ -352,7 +352,9 @@ async def collection(request: Request, pool: PoolDep, _: Reader, collection_id: 
         f'<p><a href="{escape(base)}/collections/{c.id}/items?f=html">Browse the features</a></p>'
         + _properties_table(c.properties)
     )
-    return _page(c.title, content, body["links"], [("Collections", f"{base}/collections"), (c.id, "")])
+    others = [link for link in body["links"] if link["rel"] not in ("self", "alternate")]
+    links = [*_self_links(request, True), *others]
+    return _page(c.title, content, links, [("Collections", f"{base}/collections"), (c.id, "")])
 
 
 @router.get(
