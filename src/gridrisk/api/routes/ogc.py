@@ -536,19 +536,20 @@ async def items(request: Request, pool: PoolDep, _: Reader, collection_id: str =
     statement, values, limit, offset = _items_query(c, request.query_params)
     html = _wants_html(request)
     async with pool.connection() as conn:
-        cur = await conn.execute(statement, values)
+        # Binary results: the features arrive as bytes, copied once into the response.
+        cur = await conn.execute(statement, values, binary=True)
         row = await cur.fetchone()
     matched, returned = row["matched"], row["returned"]
     links = _items_links(request, c, html, limit=limit, offset=offset, returned=returned, matched=matched)
     if html:
-        return _items_page(request, c, orjson.loads("[" + row["features"] + "]"), links, matched, offset)
+        return _items_page(request, c, orjson.loads(b"[" + row["features"] + b"]"), links, matched, offset)
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     head = b'{"type":"FeatureCollection","numberMatched":%d,"numberReturned":%d,"timeStamp":"%s","links":' % (
         matched,
         returned,
         stamp.encode(),
     )
-    body = head + orjson.dumps(links) + b',"features":[' + row["features"].encode() + b"]}"
+    body = head + orjson.dumps(links) + b',"features":[' + row["features"] + b"]}"
     return Response(body, media_type=GEOJSON, headers=CONTENT_CRS)
 
 

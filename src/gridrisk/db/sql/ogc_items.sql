@@ -1,6 +1,7 @@
 -- One page of an OGC API collection's items, and how many match in all, in one statement.
 -- The braced names are filled from the collection registry (spatial/ogc_collections.py);
--- every value is a bound parameter. Features come out as GeoJSON texts joined by commas.
+-- every value is a bound parameter. Features come out as GeoJSON texts joined by commas, as
+-- UTF-8 bytes (bytea): the API writes them out without decoding and re-encoding them.
 WITH page AS (
     SELECT {order_key} AS k, {feature} AS f
     FROM {source}
@@ -18,5 +19,5 @@ SELECT CASE
            ELSE (SELECT count(*) FROM {count_source} WHERE {count_where})
        END AS matched,
        n AS returned,
-       (SELECT coalesce(string_agg(f, ',' ORDER BY k), '') FROM page) AS features
+       (SELECT convert_to(coalesce(string_agg(f, ',' ORDER BY k), ''), 'UTF8') FROM page) AS features
 FROM counted
