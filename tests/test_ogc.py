@@ -16,7 +16,7 @@ import psycopg
 import pyogrio
 import pytest
 import shapely
-from conftest import _clone, assert_problem
+from conftest import _clone, assert_problem, bearer, make_client
 from live import free_port
 from openapi_spec_validator import validate as validate_openapi
 from owslib.ogcapi.features import Features
@@ -594,3 +594,29 @@ def test_html_views(http, city):
     assert q.headers["content-type"].startswith("text/html") and "<code>level</code>" in q.text
     missing = http.get("/ogc/collections/nope", headers=BROWSER)
     assert_problem(missing, 404)
+
+
+# ---------------------------------------------------------------------------------------------
+# A city without data, and reads that need a key
+
+
+def test_empty_collections_have_no_extent_and_no_items(client):
+    """The base template holds the districts only: grid and registry collections are empty."""
+    body = client.get("/ogc/collections").json()
+    by_id = {c["id"]: c for c in body["collections"]}
+    assert "extent" in by_id["districts"] and len(by_id["districts"]["extent"]["spatial"]["bbox"][0]) == 4
+    for cid in ("safety", "risk_sources", "shelters", "hazard_points"):
+        assert "extent" not in by_id[cid], cid
+        page = client.get(f"/ogc/collections/{cid}/items", params={"limit": 5, "offset": 10}).json()
+        assert (page["numberMatched"], page["numberReturned"], page["features"]) == (0, 0, [])
+        assert {link["rel"] for link in page["links"]} == {"self", "alternate", "prev", "collection"}
+    districts = client.get("/ogc/collections/districts/items", params={"limit": 4}).json()
+    assert districts["numberMatched"] == 11 and districts["numberReturned"] == 4
+    assert "colour" in districts["features"][0]["properties"]
+
+
+def test_reads_need_a_key_when_reads_are_not_public(db_url, keys):
+    with make_client(db_url, public_read=False) as c:
+        assert_problem(c.get("/ogc/collections/districts/items"), 401)
+        ok = c.get("/ogc/collections/districts/items", headers=bearer(keys["viewer"]))
+        assert ok.status_code == 200 and ok.json()["numberMatched"] == 11

@@ -369,8 +369,9 @@ async def queryables(request: Request, _: Reader, collection_id: str = Collectio
     url = f"{_base(request)}/collections/{c.id}/queryables"
     if _wants_html(request):
         crumbs = [("Collections", f"{_base(request)}/collections"), (c.id, url.rsplit("/", 1)[0] + "?f=html")]
+        links = _self_links(request, True, SCHEMA_JSON)
         return _page(
-            f"{c.title}: queryables", _properties_table(c.queryables), [], [*crumbs, ("queryables", "")]
+            f"{c.title}: queryables", _properties_table(c.queryables), links, [*crumbs, ("queryables", "")]
         )
     return _json(queryables_schema(c, url), media_type=SCHEMA_JSON)
 
@@ -387,7 +388,8 @@ async def schema(request: Request, _: Reader, collection_id: str = CollectionId)
     url = f"{_base(request)}/collections/{c.id}/schema"
     if _wants_html(request):
         crumbs = [("Collections", f"{_base(request)}/collections"), (c.id, url.rsplit("/", 1)[0] + "?f=html")]
-        return _page(f"{c.title}: schema", _properties_table(c.properties), [], [*crumbs, ("schema", "")])
+        links = _self_links(request, True, SCHEMA_JSON)
+        return _page(f"{c.title}: schema", _properties_table(c.properties), links, [*crumbs, ("schema", "")])
     return _json(feature_schema(c, url), media_type=SCHEMA_JSON)
 
 
