@@ -432,6 +432,26 @@ def test_an_id_that_commits_late_still_evicts(city_client, city_db_url):
     assert decode(r.content, "safety")[cell["id"]]["properties"]["colour"] == "red"
 
 
+def test_a_writer_open_when_the_cache_starts_is_not_missed(city_db_url):
+    """A write in flight when a worker's cache starts commits later: its tiles are evicted then."""
+    cell, far = far_apart(blue_cells(city_db_url), other_district=True)
+    here = url("safety", tile_of(cell["lon"], cell["lat"]))
+    late = psycopg.connect(city_db_url)
+    try:
+        late.execute(INSERT_SOURCE, ("OPEN-AT-START", cell["lon"], cell["lat"]))
+        with psycopg.connect(city_db_url) as other:  # newer ids committed before the cache starts
+            other.execute(INSERT_SOURCE, ("BEFORE-START", far["lon"], far["lat"]))
+        with make_client(city_db_url) as client:
+            warm(client, here)  # the cache starts and stores tiles while the writer is still open
+            assert decode(client.get(here).content, "safety")[cell["id"]]["properties"]["colour"] == "blue"
+            late.commit()
+            r = client.get(here)
+            assert r.headers["x-tile-cache"] == "miss"
+            assert decode(r.content, "safety")[cell["id"]]["properties"]["colour"] == "red"
+    finally:
+        late.close()
+
+
 def test_concurrent_writes_and_reads_end_current(city_db_url):
     """Readers hammering a tile while writers commit: after the last write, the tile shows it."""
     from live import live_server

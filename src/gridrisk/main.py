@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     routers = (
         health,
+        tiles,
         districts,
         layers,
         cells,
@@ -89,7 +90,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hazard_points,
         warnings,
         work_orders,
-        tiles,
         ogc,
         web,
     )

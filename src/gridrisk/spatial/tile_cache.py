@@ -25,6 +25,7 @@ Concurrency, the subtle part:
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import logging
 from collections import Counter, OrderedDict
@@ -58,7 +59,9 @@ READ_LIMIT = 1000
 MAX_MISSING = 10_000
 # Bookkeeping per cached tile beyond its body (key, entry, index), for the byte budget.
 ENTRY_OVERHEAD = 200
-MAX_ID = 2**63 - 1
+# Clocks of one server, but a margin all the same: an id drawn this long before a transaction began
+# cannot be one of that transaction's.
+START_MARGIN = dt.timedelta(minutes=1)
 
 
 def content_etag(body: bytes) -> str:
@@ -282,7 +285,6 @@ class ChangeFeed:
         self.start_watch: _Watch | None = None  # ids below `after` unknown at start
         self.ready_at: int | None = None  # tiles rendered after this read may be stored
         self.checks = 0  # reads completed
-        self._restarted_at = 0
         self._next: asyncio.Future[int] | None = None
         self._pump: asyncio.Task | None = None
 
@@ -324,44 +326,69 @@ class ChangeFeed:
                 self._next = None
 
     async def _read(self) -> int:
-        """Read the outbox; right after a (re)start, read twice more at once, which usually settles it."""
         n = await self._read_once()
-        while self.ready_at is None and n - self._restarted_at < 2:
+        while self.after is None:  # dropped everything (a flood): start afresh at once
             n = await self._read_once()
         return n
 
     async def _read_once(self) -> int:
-        """One read of the outbox, then the evictions it implies."""
-        params = {
-            "after": MAX_ID if self.after is None else self.after,
-            "missing": sorted(self.missing),
-            "want_xids": self.start_watch is not None or bool(self.watches),
-        }
+        """One read of the outbox (or the start), then the evictions it implies."""
+        n = self.checks + 1
         async with self.pool.connection() as conn:
+            if self.after is None:
+                await self._start(conn, n)
+                self.checks = n
+                return n
+            params = {
+                "after": self.after,
+                "missing": sorted(self.missing),
+                "want_xids": self.start_watch is not None or bool(self.watches),
+            }
             cur = await conn.execute(sql("tile_events"), params, prepare=True)
             rows = await cur.fetchall()
-        n = self.checks + 1
         running = frozenset(rows[0]["xids"]) if rows[0]["xids"] is not None else None
-        newest = int(rows[0]["max_id"] or 0)
         events = [r for r in rows if r["id"] is not None]
-        if self.after is None:
-            self._restart(n, newest)
-        elif sum(1 for r in events if r["id"] > self.after) >= READ_LIMIT:
+        if sum(1 for r in events if r["id"] > self.after) >= READ_LIMIT:
             log.info("tile cache: more than %d changes at once; dropping every cached tile", READ_LIMIT)
-            self._restart(n, newest)
+            self._drop_all(n)
         else:
             self._apply(n, events, running)
         self.checks = n
         return n
 
-    def _restart(self, n: int, newest: int) -> None:
-        """Forget everything: empty cache, go on after NEWEST, and store nothing until the writers
-        that may still commit ids below it have ended."""
+    async def _start(self, conn: Any, n: int) -> None:
+        """Start after the newest id, knowing which older ids may still commit.
+
+        A transaction's event ids are drawn after it began: ids older than the oldest running
+        transaction (with a minute's margin for clocks) are settled; between them and the newest,
+        the ids not visible are missing. Writers whose start this role cannot see are waited for.
+        """
+        cur = await conn.execute(sql("tile_events_sessions"))
+        sessions = await cur.fetchone()
+        cut = (sessions["oldest"] or sessions["now"]) - START_MARGIN
+        cur = await conn.execute(sql("tile_events_start"), {"cut": cut, "span": MAX_MISSING * 20})
+        row = await cur.fetchone()
+        newest, floor, seen = int(row["newest"]), int(row["floor"]), row["seen"]
         self.cache.evict(None, None, n)
-        self.after, self.missing, self.watches = newest, set(), []
-        self.start_watch = _Watch(newest)
-        self.ready_at = None
-        self._restarted_at = n
+        self.after, self.watches, self.start_watch = newest, [], None
+        self.missing = set(range(floor + 1, newest + 1)).difference(seen) if seen is not None else None
+        if self.missing is None or len(self.missing) > MAX_MISSING:
+            # Too far back to tell the ids apart: wait until every writer running now has ended.
+            self.missing, self.start_watch, self.ready_at = set(), _Watch(newest), None
+            return
+        if self.missing:
+            self.watches.append(_Watch(newest))
+        hidden = frozenset(sessions["hidden"])
+        if hidden:
+            # Listed before this read's snapshot: once they have ended, the next read sees their rows.
+            self.start_watch, self.ready_at = _Watch(newest, hidden, listed=n - 1), None
+        else:
+            self.ready_at = n
+
+    def _drop_all(self, n: int) -> None:
+        """Forget everything: empty the cache and start afresh (the next read)."""
+        self.cache.evict(None, None, n)
+        self.after, self.missing, self.watches, self.start_watch, self.ready_at = None, set(), [], None, None
 
     def _apply(self, n: int, events: list[dict[str, Any]], running: frozenset[int] | None) -> None:
         assert self.after is not None
@@ -390,7 +417,7 @@ class ChangeFeed:
             self.ready_at = n
         if len(self.missing) > MAX_MISSING:
             log.warning("tile cache: %d outbox ids still uncommitted; starting afresh", len(self.missing))
-            self._restart(n, self.after)
+            self._drop_all(n)
 
     def stats(self) -> dict[str, Any]:
         return {
