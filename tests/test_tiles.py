@@ -609,3 +609,78 @@ def test_feed_waits_for_a_gap_until_its_writer_ends(city_db_url):
             assert not feed.missing and not feed.watches
 
     asyncio.run(run())
+
+
+def _service_test(db_url: str, body) -> None:
+    """Run BODY(service) against a TileService on DB_URL whose renders wait for a go-ahead."""
+    from psycopg.rows import dict_row
+    from psycopg_pool import AsyncConnectionPool
+
+    from gridrisk.spatial.tile_cache import TileService
+
+    async def run() -> None:
+        async with AsyncConnectionPool(
+            db_url, min_size=1, max_size=4, kwargs={"autocommit": True, "row_factory": dict_row}
+        ) as pool:
+            await body(TileService(pool, 1_000_000))
+
+    asyncio.run(run())
+
+
+def test_a_render_overtaken_by_a_change_is_not_stored(city_db_url):
+    cell, far = far_apart(blue_cells(city_db_url))
+    t = tile_of(cell["lon"], cell["lat"])
+    safety = COLLECTIONS["safety"]
+
+    async def body(service) -> None:
+        real_render, go, rendered = service.render, asyncio.Event(), asyncio.Event()
+
+        async def slow_render(*args):
+            tile = await real_render(*args)  # rendered now: before the write below
+            rendered.set()
+            await go.wait()
+            return tile
+
+        service.render = slow_render
+        await service.feed.sync()
+        pending = asyncio.create_task(service.tile(safety, *t))
+        await rendered.wait()
+        await asyncio.to_thread(_insert, city_db_url, "OVERTAKE", cell["lon"], cell["lat"])
+        await service.feed.sync()  # applies the write (a read after the render began): evicts the tile
+        go.set()
+        stale, hit = await pending
+        assert not hit and decode(stale.body, "safety")[cell["id"]]["properties"]["colour"] == "blue"
+        assert ("safety", *t) not in service.cache  # the render predates the write: not kept
+        fresh, hit = await service.tile(safety, *t)
+        assert not hit and decode(fresh.body, "safety")[cell["id"]]["properties"]["colour"] == "red"
+        assert ("safety", *t) in service.cache
+
+    _service_test(city_db_url, body)
+
+
+def test_concurrent_requests_for_one_tile_share_its_render(city_db_url):
+    cell = blue_cells(city_db_url)[0]
+    t = tile_of(cell["lon"], cell["lat"])
+    safety = COLLECTIONS["safety"]
+
+    async def body(service) -> None:
+        real_render, go, started, renders = service.render, asyncio.Event(), asyncio.Event(), []
+
+        async def slow_render(*args):
+            renders.append(args)
+            started.set()
+            await go.wait()
+            return await real_render(*args)
+
+        service.render = slow_render
+        await service.feed.sync()
+        first = asyncio.create_task(service.tile(safety, *t))
+        await started.wait()
+        others = [asyncio.create_task(service.tile(safety, *t)) for _ in range(5)]
+        await asyncio.sleep(0.2)  # they sync, find the render in flight untouched, and wait for it
+        go.set()
+        results = await asyncio.gather(first, *others)
+        assert len(renders) == 1
+        assert len({tile.etag for tile, _ in results}) == 1
+
+    _service_test(city_db_url, body)

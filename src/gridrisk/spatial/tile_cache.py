@@ -16,10 +16,13 @@ Concurrency, the subtle part:
   read lists this database's running transactions (after its snapshot: a writer of a missing id is
   among them or has already committed); once none of those runs any more, every row they wrote is
   visible to the following read, which still asks for the missing ids and only then forgets them.
-- A tile rendered after read n but stored after read n+1 evicted it could be stale: a store (or a
-  request joining a render in flight) is refused when any eviction after read n touched that tile.
-- At start (and after an overflow), ids below the newest one that are still uncommitted are not
-  known individually: nothing is stored until the transactions then in progress have ended.
+- A tile not cached is rendered at once (a render that starts after the request arrived is
+  current for it). It is stored only if no read after the last one completed before the render
+  began evicted it: a change committed after the render's snapshot is applied by such a read, and
+  the tile would show the state before it.
+- At start, ids older than the oldest transaction running then are settled; the ones between it
+  and the newest that are not visible may still commit and are asked for like any gap. Writers
+  whose start this role cannot see (other roles' sessions) are waited for before anything is stored.
 """
 
 from __future__ import annotations
@@ -437,7 +440,8 @@ def _retrieve(fut: asyncio.Future) -> None:
 @dataclass(slots=True)
 class _Flight:
     task: asyncio.Task
-    check: int
+    check: int  # reads completed when the render was issued
+    number: int  # renders issued before it, this one included
 
 
 @dataclass
@@ -449,29 +453,49 @@ class TileService:
     cache: TileCache = field(init=False)
     feed: ChangeFeed = field(init=False)
     _flights: dict[Key, _Flight] = field(init=False, default_factory=dict)
+    _issued: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         self.cache = TileCache(self.max_bytes)
         self.feed = ChangeFeed(self.pool, self.cache)
 
     async def tile(self, collection: TileCollection, z: int, x: int, y: int) -> tuple[CachedTile, bool]:
-        """The tile, current as of this call, and whether it came from the cache."""
+        """The tile, current as of this call, and whether it came from the cache.
+
+        A tile not in the cache on arrival is rendered at once: a render that starts after the
+        request arrived is current for it, so it needs no read of the outbox first (the store
+        that follows is guarded instead). An answer from the cache, or from a render already in
+        flight for the same tile, waits for that read.
+        """
+        key = (collection.id, z, x, y)
+        arrived = self._issued
         if self.cache.max_bytes == 0:
             return CachedTile.of(await self.render(collection, z, x, y)), False
-        n = await self.feed.sync()
-        key = (collection.id, z, x, y)
-        cached = self.cache.get(key)
-        if cached is not None:
-            return cached, True
-        flight = self._flights.get(key)
-        # Join a render of the same tile only if nothing evicted it since that render began.
-        if flight is None or self.cache.touched_since(key, flight.check):
-            flight = _Flight(
-                asyncio.get_running_loop().create_task(self._render_and_store(collection, key, n)), n
-            )
-            self._flights[key] = flight
-            self.cache.render_started(n)
-            flight.task.add_done_callback(lambda _t, key=key, flight=flight: self._landed(key, flight))
+        if key in self.cache or key in self._flights or self.feed.ready_at is None:
+            await self.feed.sync()
+            cached = self.cache.get(key)
+            if cached is not None:
+                return cached, True
+            # A render in flight is current for this request if it began after the request came,
+            # or if nothing evicted the tile since it began (the sync applied every change
+            # committed before the request): join it rather than render the same tile again.
+            flight = self._flights.get(key)
+            if flight is not None and (
+                flight.number > arrived or not self.cache.touched_since(key, flight.check)
+            ):
+                return await asyncio.shield(flight.task), False
+        else:
+            self.cache.misses += 1
+        check = self.feed.checks
+        self._issued += 1
+        flight = _Flight(
+            asyncio.get_running_loop().create_task(self._render_and_store(collection, key, check)),
+            check,
+            self._issued,
+        )
+        self._flights[key] = flight
+        self.cache.render_started(check)
+        flight.task.add_done_callback(lambda _t, key=key, flight=flight: self._landed(key, flight))
         # Shielded: a client that goes away does not cancel a render others may be waiting for.
         return await asyncio.shield(flight.task), False
 
@@ -483,8 +507,11 @@ class TileService:
             flight.task.exception()  # seen: the requests that awaited it have answered it
 
     async def _render_and_store(self, collection: TileCollection, key: Key, check: int) -> CachedTile:
+        """Render; store unless a read after CHECK evicted this tile (it may show an older state)."""
         tile = CachedTile.of(await self.render(collection, key[1], key[2], key[3]))
-        # No await between this test and the store: no eviction can slip in between.
+        # Every change committed after the render's snapshot is applied by a read numbered above
+        # CHECK (read CHECK had completed before the render was issued). No await between this
+        # test and the store: no eviction can slip in between.
         if self.feed.may_store(check) and not self.cache.touched_since(key, check):
             self.cache.put(key, tile)
         return tile
