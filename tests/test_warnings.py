@@ -518,6 +518,10 @@ def test_area_by_districts_and_by_cells(city_client, targets, city_keys):
     for layer in ("comprehensive", "emergency", "safety"):
         assert s["affected_cells"][layer]["count"] == n_cells[layer], layer
     assert s["area_spec"] == {"districts": ["320104"]}
+    # The same district given as a geometry: cells found by intersection, not by the crosswalk.
+    same = post(city_client, op, warning("NJ-DG", area={"geometry": district}), 201)
+    by_geometry = city_client.get(f"/warnings/{same['id']}?cells=true").json()["affected_cells"]
+    assert by_geometry == s["affected_cells"]
 
     body = post(city_client, op, warning("NJ-C", area={"layer": "comprehensive", "cells": some}), 201)
     assert set(orders(url, body["id"])) == expected_targets(url, cell_union, RAIN_HAZARDS, RAIN_SOURCES)

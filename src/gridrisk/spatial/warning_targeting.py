@@ -26,16 +26,12 @@ NO_COUNTS = {"created": 0, "escalated": 0, "reopened": 0, "cancelled": 0, "targe
 # The planner's cost estimate for the targeting statement passes the JIT threshold; compiling it
 # would take longer than running it. Custom plans: each run's warning has its own area.
 _SESSION = "SELECT set_config('jit', 'off', true), set_config('plan_cache_mode', 'force_custom_plan', true)"
-_FIELDS = (
-    "hazard_type",
-    "level",
-    "valid_from",
-    "valid_until",
-    "headline",
-    "description",
-    "instruction",
-    "sender",
-)
+# The diff joins CTEs to work_orders. Right after a table is created or emptied its statistics say
+# "no rows", and the planner then picks nested loops that rescan a 9,000-row CTE once per order
+# (minutes). Hash joins are right at every size here; the lateral lookups (cells, nearest
+# shelter) and the spatial index join stay nested loops, the only way they can run.
+_NO_NESTLOOP = "SET LOCAL enable_nestloop = off"
+_NESTLOOP_DEFAULT = "SET LOCAL enable_nestloop TO DEFAULT"
 
 
 class WarningInputError(ValueError):
@@ -76,6 +72,7 @@ class Area:
     geom: str
     spec: dict[str, Any]
     km2: float
+    districts: list[str] | None = None  # the districts it is made of, when made of nothing else
 
 
 @dataclass
@@ -163,7 +160,7 @@ async def resolve_area(conn: AsyncConnection, area: AreaSpec) -> Area:
     spec = dict(area.spec)
     if row["ignored_geocodes"]:
         spec["ignored_geocodes"] = row["ignored_geocodes"]
-    return Area(geom=row["area"], spec=spec, km2=row["area_km2"])
+    return Area(geom=row["area"], spec=spec, km2=row["area_km2"], districts=row["only_districts"] or None)
 
 
 def check_window(spec: WarningSpec, now: datetime | None = None) -> None:
@@ -208,8 +205,15 @@ async def _target(conn: AsyncConnection, warning_id: int, who: str) -> dict[str,
     await conn.execute(
         "SELECT 1 FROM work_orders WHERE warning_id = %s ORDER BY id FOR UPDATE", (warning_id,)
     )
+    await conn.execute(_NO_NESTLOOP)
     cur = await conn.execute(sql("warning_target"), {"warning_id": warning_id, "who": who})
-    return dict(await cur.fetchone())
+    counts = dict(await cur.fetchone())
+    await conn.execute(_NESTLOOP_DEFAULT)
+    return counts
+
+
+async def _affected_cells(conn: AsyncConnection, warning_id: int, area: Area) -> None:
+    await conn.execute(sql("warning_affected_cells"), {"warning_id": warning_id, "districts": area.districts})
 
 
 async def _history(
@@ -268,7 +272,7 @@ async def apply_warning(conn: AsyncConnection, spec: WarningSpec, area: Area, wh
                 warning_id = row["id"]
                 await _record_message(conn, warning_id, spec, sent, who)
                 orders = await _target(conn, warning_id, who)
-                await conn.execute(sql("warning_affected_cells"), {"warning_id": warning_id})
+                await _affected_cells(conn, warning_id, area)
                 await _history(conn, warning_id, who, "create", spec.identifier, {}, orders)
                 return Outcome(
                     warning_id,
@@ -344,7 +348,7 @@ async def _update(
     await _record_message(conn, warning_id, spec, sent, who)
     orders = await _target(conn, warning_id, who)
     if "area" in changes:
-        await conn.execute(sql("warning_affected_cells"), {"warning_id": warning_id})
+        await _affected_cells(conn, warning_id, area)
     touched = any(orders[k] for k in ("created", "escalated", "reopened", "cancelled"))
     if changes or touched:
         await _history(
@@ -404,10 +408,12 @@ async def cancel_warning(
         await conn.execute(
             "SELECT 1 FROM work_orders WHERE warning_id = %s ORDER BY id FOR UPDATE", (warning_id,)
         )
+        await conn.execute(_NO_NESTLOOP)
         cur = await conn.execute(
             sql("warning_cancel_orders"), {"warning_id": warning_id, "who": who, "reason": reason}
         )
         cancelled = (await cur.fetchone())["cancelled"]
+        await conn.execute(_NESTLOOP_DEFAULT)
         orders = {**NO_COUNTS, "cancelled": cancelled}
         changes = {"status": ["active", "cancelled"]}
         await _history(conn, warning_id, who, "cancel", message, changes, orders)

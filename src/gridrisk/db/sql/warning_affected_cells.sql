@@ -1,9 +1,12 @@
 -- The cells of every layer a warning's area covers, stored as {layer: [codes]}. A cell counts when
 -- more than 0.1%% of it lies in the area: shared edges are not coverage (a district's neighbours
 -- touch it, and the union of cells differs from their outlines by floating-point slivers).
--- Cell pieces inside an area piece are counted whole without computing an intersection.
+-- An area made of whole districts reads the layers' crosswalk (cell_overlaps), which already holds
+-- every cell's share in every district; any other area is intersected with the cells' pieces,
+-- pieces inside an area piece counted whole without computing an intersection.
 WITH a AS MATERIALIZED (
-    SELECT ST_Subdivide(area, 128) AS g FROM warnings WHERE id = %(warning_id)s
+    SELECT ST_Subdivide(area, 128) AS g FROM warnings
+    WHERE id = %(warning_id)s AND %(districts)s::text[] IS NULL
 ),
 ov AS (
     SELECT p.cell_id,
@@ -15,6 +18,13 @@ ov AS (
 hit AS (
     SELECT c.layer, c.code FROM ov JOIN cells c ON c.id = ov.cell_id
     WHERE ov.overlap > 1e-3 * ST_Area(c.geom)
+    UNION ALL
+    SELECT x.other_layer, x.other_code FROM cell_overlaps x
+    WHERE %(districts)s::text[] IS NOT NULL AND x.layer = 'district' AND x.code = ANY(%(districts)s::text[])
+    GROUP BY x.other_layer, x.other_code
+    HAVING sum(x.other_share) > 1e-3
+    UNION ALL
+    SELECT 'district', d FROM unnest(%(districts)s::text[]) AS d
 )
 UPDATE warnings
 SET affected_cells = coalesce((SELECT jsonb_object_agg(layer, codes)

@@ -17,6 +17,14 @@ merged AS (
     SELECT ST_Multi(ST_CollectionExtract(ST_Union(g), 3)) AS g FROM parts
 )
 SELECT m.g AS area,
+       -- The districts the area is made of, when it is made of nothing else.
+       CASE WHEN cardinality(%(polygons)s::text[]) = 0 AND cardinality(%(cells)s::text[]) = 0 THEN
+           ARRAY(SELECT c.code FROM cells c
+                 WHERE c.layer = 'district'
+                   AND (c.code = ANY(%(districts)s::text[]) OR c.code = ANY(%(geocodes)s::text[])
+                        OR left(c.code, 4) || '00' = ANY(%(geocodes)s::text[]))
+                 ORDER BY c.code)
+       END AS only_districts,
        m.g IS NULL OR ST_IsEmpty(m.g) AS empty,
        m.g IS NOT NULL AND EXISTS (
            SELECT 1 FROM city_parts p WHERE p.geom && m.g AND ST_Intersects(p.geom, m.g)) AS inside,
