@@ -454,6 +454,12 @@ def test_new_targets_get_orders_and_gone_ones_are_cancelled_on_repost(city_clien
     assert ("risk_source", new_id) in live(after)
     assert after[gone]["status"] == after[healed]["status"] == "cancelled"
     assert live(after) == expected_targets(url, AREA, RAIN_HAZARDS, RAIN_SOURCES)
+    # The issuer corrects the hazard: the rainstorm's targets go, the heat's come, in one re-post.
+    heat = {"hazardous_chemicals", "crowded_place", "fireworks"}
+    r = post(city_client, op, warning("NJ-RS-3", hazard="heat"), 200)["result"]
+    assert r["changes"]["hazard_type"] == ["rainstorm", "heat"]
+    assert r["orders"]["cancelled"] == len(live(after))
+    assert live(orders(url, wid)) == expected_targets(url, AREA, set(), heat)
 
 
 def test_concurrent_reposts_never_duplicate(targets, city_keys):
