@@ -26,10 +26,11 @@ NO_COUNTS = {"created": 0, "escalated": 0, "reopened": 0, "cancelled": 0, "targe
 # The planner's cost estimate for the targeting statement passes the JIT threshold; compiling it
 # would take longer than running it. Custom plans: each run's warning has its own area.
 _SESSION = "SELECT set_config('jit', 'off', true), set_config('plan_cache_mode', 'force_custom_plan', true)"
-# The diff joins CTEs to work_orders. Right after a table is created or emptied its statistics say
-# "no rows", and the planner then picks nested loops that rescan a 9,000-row CTE once per order
-# (minutes). Hash joins are right at every size here; the lateral lookups (cells, nearest
-# shelter) and the spatial index join stay nested loops, the only way they can run.
+# The diff and the cancellation join CTEs to work_orders. While work_orders' statistics say "no
+# rows" (a new table, or one analysed when nearly empty) the planner puts work_orders on the outer
+# side of a nested loop and rescans a 9,000-row CTE once per order: 100 s measured for a city-wide
+# re-post. Hash joins are right at every size here; the lateral lookups (cells, nearest shelter)
+# and the spatial index join stay nested loops, the only way they can run, and have no joins inside.
 _NO_NESTLOOP = "SET LOCAL enable_nestloop = off"
 _NESTLOOP_DEFAULT = "SET LOCAL enable_nestloop TO DEFAULT"
 
@@ -371,6 +372,7 @@ async def cancel_warning(
     """End a warning (by id, or by a CAP Cancel naming it): its unfinished orders are cancelled."""
     started = time.perf_counter()
     async with conn.transaction():
+        await conn.execute(_SESSION)
         if warning_id is None:
             assert spec is not None
             warning_id = await _find(conn, spec)
