@@ -70,6 +70,12 @@ def test_a_worker_sees_and_changes_only_its_own_cells(city_client, issued, city_
     assert_problem(r, 403)
     assert_problem(city_client.get(f"/work-orders/{other}/history", headers=w), 403)
     with psycopg.connect(issued["url"]) as conn:
+        other_cell = conn.execute("SELECT cell_code FROM work_orders WHERE id = %s", (other,)).fetchone()[0]
+    assert_problem(city_client.get(f"/work-orders?cell={other_cell}", headers=w), 403)
+    assert city_client.get(f"/work-orders?cell={issued['cell']}", headers=w).json()["numberMatched"] == len(
+        mine
+    )
+    with psycopg.connect(issued["url"]) as conn:
         assert conn.execute("SELECT status, version FROM work_orders WHERE id = %s", (other,)).fetchone() == (
             "open",
             1,

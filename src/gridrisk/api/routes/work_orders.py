@@ -51,9 +51,9 @@ async def _orders(conn: AsyncConnection, ids: list[int]) -> list[dict]:
 
 
 async def _check_mine(
-    conn: AsyncConnection, who: Principal, layer: str, cell_code: str | None, order_id: int
+    conn: AsyncConnection, who: Principal, layer: str, cell_code: str | None, order_id: int | None
 ):
-    """403 unless a worker key is linked to the order's cell."""
+    """403 unless a worker key is linked to the order's (or the asked-for) cell."""
     if not _scoped(who):
         return
     cur = await conn.execute(
@@ -61,9 +61,8 @@ async def _check_mine(
         (who.key_id, layer, cell_code),
     )
     if cell_code is None or await cur.fetchone() is None:
-        raise Forbidden(
-            f"Work order {order_id} belongs to cell {layer}:{cell_code}, which is not one of your cells."
-        )
+        what = f"Work order {order_id} belongs to cell" if order_id is not None else "Cell"
+        raise Forbidden(f"{what} {layer}:{cell_code} is not one of your cells.")
 
 
 async def _order_response(conn: AsyncConnection, order_id: int, who: Principal) -> Response:
@@ -81,7 +80,8 @@ async def _order_response(conn: AsyncConnection, order_id: int, who: Principal) 
     summary="Work orders, soonest due first (a worker key: its own cells only)",
     description="Filters: `warning` (id), `cell` (a code of `layer`, default comprehensive), `status` "
     "(repeatable), `assignee=me` (orders of the cells your key is linked to), `overdue` (true: unfinished "
-    "and past due; false: the rest). Needs a key with the `field` right (worker, operator, admin).",
+    "and past due; false: the rest). Needs a key with the `field` right (worker, operator, admin); a "
+    "worker key asking for a cell that is not its own gets a 403.",
 )
 async def list_work_orders(
     request: Request,
@@ -110,6 +110,8 @@ async def list_work_orders(
         "offset": page.offset,
     }
     async with pool.connection() as conn:
+        if cell is not None:
+            await _check_mine(conn, who, layer, cell, None)
         cur = await conn.execute(sql("work_order_search"), params)
         found = await cur.fetchone()
         rows = await _orders(conn, list(found["ids"])) if found["ids"] else []
