@@ -62,17 +62,14 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     return False
 
 
+NOT_MODIFIED = {304: {"description": "Not modified: the ETag sent in If-None-Match is still current"}}
 TILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "content": {MVT: {}},
         "description": "The tile (Mapbox Vector Tile, one layer named after the collection)",
     },
     204: {"description": "No feature in this tile"},
-    304: {"description": "Not modified: the tile still has the ETag sent in If-None-Match"},
-    404: {
-        "description": "Unknown collection, or no such tile (z outside 0–22 or below the collection's "
-        "minzoom, x or y ≥ 2^z)"
-    },
+    **NOT_MODIFIED,
 }
 
 
@@ -86,7 +83,8 @@ TILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     "204. Tiles are served from a cache that is never stale: once a write is acknowledged, every "
     "tile over a changed cell or feature shows it. `Cache-Control: no-cache` with a content ETag: "
     "clients revalidate and get 304 while the tile is unchanged. `X-Tile-Cache: hit|miss` tells "
-    "whether this worker's cache answered.",
+    "whether this worker's cache answered. Unknown collection, z outside 0–22 or below the "
+    "collection's minzoom, or x/y ≥ 2^z: 404.",
     responses=TILE_RESPONSES,
     response_class=Response,
 )
@@ -132,7 +130,7 @@ def _tile_response(request: Request, tile: CachedTile, *, hit: bool, if_none_mat
     summary="TileJSON 3.0.0 of a tile collection",
     description="The tile URL template, bounds of the collection's features (lon/lat), zoom range and "
     "the layer's fields with their meaning: what MapLibre and other clients need to add the source.",
-    responses={200: {"content": {"application/json": {}}, "description": "TileJSON 3.0.0"}},
+    responses={200: {"content": {"application/json": {}}, "description": "TileJSON 3.0.0"}, **NOT_MODIFIED},
     response_class=Response,
 )
 async def get_tilejson(
