@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import math
 
+import httpx
 import mapbox_vector_tile
 import psycopg
 import pytest
 from conftest import assert_problem, bearer, make_client
+from live import live_server
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
 
-from gridrisk.spatial.tile_cache import CachedTile, ChangeFeed, TileCache, changes_of
+from gridrisk.spatial.tile_cache import CachedTile, ChangeFeed, TileCache, TileService, changes_of
 from gridrisk.spatial.tiles import (
     BUFFER_FRACTION,
     COLLECTIONS,
@@ -454,14 +458,12 @@ def test_a_writer_open_when_the_cache_starts_is_not_missed(city_db_url):
 
 def test_concurrent_writes_and_reads_end_current(city_db_url):
     """Readers hammering a tile while writers commit: after the last write, the tile shows it."""
-    from live import live_server
 
     cells = blue_cells(city_db_url)[:6]
     t = tile_of(cells[0]["lon"], cells[0]["lat"])
     mine = [c for c in cells if tile_of(c["lon"], c["lat"]) == t] or cells[:1]
 
     async def run(base: str) -> None:
-        import httpx
 
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
             stop = asyncio.Event()
@@ -571,8 +573,6 @@ def test_feed_waits_for_a_gap_until_its_writer_ends(city_db_url):
     """The feed asks again for an unseen id while a transaction that may hold it is open."""
 
     async def run() -> None:
-        from psycopg.rows import dict_row
-        from psycopg_pool import AsyncConnectionPool
 
         async with AsyncConnectionPool(
             city_db_url, min_size=1, max_size=2, kwargs={"autocommit": True, "row_factory": dict_row}
@@ -612,11 +612,7 @@ def test_feed_waits_for_a_gap_until_its_writer_ends(city_db_url):
 
 
 def _service_test(db_url: str, body) -> None:
-    """Run BODY(service) against a TileService on DB_URL whose renders wait for a go-ahead."""
-    from psycopg.rows import dict_row
-    from psycopg_pool import AsyncConnectionPool
-
-    from gridrisk.spatial.tile_cache import TileService
+    """Run BODY(service) against a TileService with its own pool on DB_URL."""
 
     async def run() -> None:
         async with AsyncConnectionPool(
