@@ -673,7 +673,12 @@ def test_concurrent_requests_for_one_tile_share_its_render(city_db_url):
         first = asyncio.create_task(service.tile(safety, *t))
         await started.wait()
         others = [asyncio.create_task(service.tile(safety, *t)) for _ in range(5)]
-        await asyncio.sleep(0.2)  # they sync, find the render in flight untouched, and wait for it
+        # Each syncs, misses the cache, finds the render in flight untouched and waits for it.
+        for _ in range(1000):
+            if service.cache.misses == 6:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01)
         go.set()
         results = await asyncio.gather(first, *others)
         assert len(renders) == 1
