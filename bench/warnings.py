@@ -1,6 +1,6 @@
 """Benchmark targeted warnings on the full demo city: how long a warning takes to become work orders.
 
-Usage: .venv/bin/python bench/warnings.py [--repeat 3] [--no-http] [--port 8765]
+Usage: .venv/bin/python bench/warnings.py [--repeat 3] [--no-http] [--port 8793]
 
 Scenarios (red rainstorm unless said otherwise):
 - Jiangning (江宁区, 320115, ~1,565 km²), given as its district code: first post, re-post of the
@@ -228,7 +228,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-http", action="store_true", help="Skip the end-to-end HTTP runs")
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--port", type=int, default=8793)
     parser.add_argument(
         "--database-url", default=os.environ.get("GRIDRISK_DATABASE_URL", Settings().database_url)
     )
