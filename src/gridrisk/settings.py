@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     # Per-statement ceiling so one runaway query cannot hold a connection forever.
     statement_timeout_ms: int = Field(default=30_000, ge=0)
     max_body_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    # Vector-tile cache per worker, in MiB; 0 turns it off (tiles are then rendered every time).
+    tile_cache_mb: int = Field(default=128, ge=0)
 
     @cached_property
     def sqlalchemy_url(self) -> str:

@@ -22,8 +22,6 @@ from gridrisk.spatial.tiles import COLLECTIONS, MAX_ZOOM, TileCollection, tile_e
 router = APIRouter(tags=["tiles"])
 
 MVT = "application/vnd.mapbox-vector-tile"
-# Per worker; `settings.tile_cache_mb` overrides it when the settings have it (0 turns caching off).
-DEFAULT_CACHE_MB = 128
 
 _COLLECTION_IDS = ", ".join(COLLECTIONS)
 CollectionId = Annotated[str, Path(description=f"One of: {_COLLECTION_IDS}", examples=["safety"])]
@@ -34,8 +32,7 @@ def tile_service(app: Any) -> TileService:
     pool = app.state.pool
     service: TileService | None = getattr(app.state, "tile_service", None)
     if service is None or service.pool is not pool:
-        mb = getattr(app.state.settings, "tile_cache_mb", DEFAULT_CACHE_MB)
-        service = TileService(pool, int(mb * 1024 * 1024))
+        service = TileService(pool, app.state.settings.tile_cache_mb * 1024 * 1024)
         app.state.tile_service = service
     return service
 
