@@ -54,6 +54,7 @@ run: deps db
 	GRIDRISK_DATABASE_URL=$(RUN_URL) $(GR) serve --host $${GRIDRISK_HOST:-127.0.0.1} --port $${GRIDRISK_PORT:-8000}
 
 test: deps db-test lint
+	scripts/install-browser.sh
 	GRIDRISK_DATABASE_URL=$(TEST_URL) $(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: deps

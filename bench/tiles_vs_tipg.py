@@ -17,33 +17,27 @@ Needs the full demo city in GRIDRISK_DATABASE_URL (`make run` or `gridrisk demo 
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
+import random
+import re
+import shutil
+import signal
+import statistics
+import subprocess
 import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
 
-# bench/ goes last on the path, before anything imports the standard library's `warnings`: a
-# bench/warnings.py must not shadow it (a script's own directory is otherwise searched first).
-_BENCH = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _BENCH] + [_BENCH]
+import httpx
+import psycopg
+from common import ROOT, _ms, ensure_tool, machine, save, server, wrk
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import random  # noqa: E402
-import re  # noqa: E402
-import shutil  # noqa: E402
-import signal  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from contextlib import contextmanager  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import httpx  # noqa: E402
-import psycopg  # noqa: E402
-from common import ROOT, _ms, ensure_tool, machine, save, server, wrk  # noqa: E402
-
-from gridrisk.settings import Settings  # noqa: E402
-from gridrisk.spatial.tiles import tile_range  # noqa: E402
+from gridrisk.settings import Settings
+from gridrisk.spatial.tiles import tile_range
 
 TIPG_VENV = ROOT / "bench" / ".venv-tipg"
 SCHEMA = "bench_tipg"

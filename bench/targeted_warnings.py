@@ -1,6 +1,6 @@
 """Benchmark targeted warnings on the full demo city: how long a warning takes to become work orders.
 
-Usage: .venv/bin/python bench/warnings.py [--repeat 3] [--no-http] [--port 8793]
+Usage: .venv/bin/python bench/targeted_warnings.py [--repeat 3] [--no-http] [--port 8793]
 
 Scenarios (red rainstorm unless said otherwise):
 - Jiangning (江宁区, 320115, ~1,565 km²), given as its district code: first post, re-post of the
@@ -14,21 +14,14 @@ the demo city stays as it was (commit cost is not included there). Over HTTP (un
 Results go to bench/results/warnings.json.
 """
 
-# ruff: noqa: E402
 from __future__ import annotations
 
-# This file is named like the standard library's `warnings`; run as a script, its directory comes
-# first on sys.path and would shadow it. Move the directory to the end before anything imports it.
-import os
-import sys
-
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE] + [_HERE]
 import argparse
 import asyncio
+import os
 import statistics
+import sys
 import time
-import warnings  # noqa: F401  (the standard library's, now that it comes first)
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -250,7 +243,7 @@ def main() -> None:
         "loadavg_before": [round(x, 2) for x in load],
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],
     }
-    path = save("warnings", result)
+    path = save("targeted_warnings", result)
     print(f"results in {path}", file=sys.stderr)
 
 
