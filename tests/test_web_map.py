@@ -3,7 +3,9 @@
 The browser test drives Debian's chromium (scripts/install-browser.sh) through Playwright against a
 live server on the small test city: the map must render coloured cells from the vector tiles, show a
 cell's details on click, turn a cell red within seconds of an API edit (over /events, no reload),
-answer "where am I", and log no console error on the way. Screenshots go to tests/artifacts/.
+answer "where am I", show a targeted warning's area and its work orders coloured by status (asking
+for a key with the `field` right, then following the orders live), and log no console error on the way.
+Screenshots go to tests/artifacts/.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import base64
 import os
 import re
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -368,3 +371,183 @@ def test_web_map_asks_for_a_key_when_reads_are_private(browser, city_db_url, cit
         page.wait_for_function(f"() => ({RENDERED})()[{b['code']!r}] === 'red'", timeout=5_000, polling=100)
         assert not page_errors, page_errors
         context.close()
+
+
+# The page's work-order colours by status (app.js ORDER_STATUSES), drawn at full opacity.
+ORDER_HEX = {
+    "open": "#c51162",
+    "acknowledged": "#ffab00",
+    "in_progress": "#6200ea",
+    "done": "#00c853",
+    "cancelled": "#9e9e9e",
+}
+ORDERS_SHOWN = """() => Object.fromEntries(gridrisk.map.queryRenderedFeatures({layers: ['warning-orders']})
+  .map(f => [f.id, f.properties.status]))"""
+
+
+def nearest_status(rgb) -> str:
+    def dist(name: str) -> int:
+        ref = [int(ORDER_HEX[name][i : i + 2], 16) for i in (1, 3, 5)]
+        return sum((a - b) ** 2 for a, b in zip(ref, rgb, strict=False))
+
+    return min(ORDER_HEX, key=dist)
+
+
+def test_web_map_shows_a_warning_and_its_orders_live(browser, city_db_url, city_keys):
+    """A red rainstorm over three targets: the page lists it; selecting it without a key asks for an
+    operator or worker key; with one, the area and the orders are drawn coloured by status, a click
+    shows an order (an evacuation names its shelter), and an acknowledgement recolours it live."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    cells = _test_cells(city_db_url)
+    a, b, c = cells["A"], cells["B"], cells["C"]
+    operator = bearer(city_keys["operator"])
+
+    with live_server(city_db_url) as base, httpx.Client(base_url=base, timeout=10) as api:
+        # Targets a rainstorm exposes: waterlogging in A, a dangerous building in C (evacuated at red,
+        # to the open shelter in B), a construction site in B.
+        def hazard(code: str, kind: str, cell: dict) -> dict:
+            return {
+                "code": code,
+                "name": f"测试隐患点 {code}",
+                "kind": kind,
+                "geometry": {"type": "Point", "coordinates": [cell["lon"], cell["lat"]]},
+                "level": "orange",
+                "threatened_persons": 30,
+            }
+
+        for body in (hazard("WEB-WL-A", "waterlogging", a), hazard("WEB-DB-C", "dangerous_building", c)):
+            r = api.post("/hazard-points", json=body, headers=operator)
+            assert r.status_code == 201, r.text
+        site = {
+            **_source("WEB-CS-B", b, {"method": "LEC", "L": 3, "E": 6, "C": 7}),
+            "category": "construction_site",
+        }
+        r = api.post("/risk-sources", json=site, headers=operator)
+        assert r.status_code == 201, r.text
+        shelter = {
+            "code": "BN-WEB-WARN",
+            "name": "测试避难场所 B",
+            "class": "emergency",
+            "geometry": {"type": "Point", "coordinates": [b["lon"] + 0.0004, b["lat"] + 0.0004]},
+            "capacity": 500,
+            "status": "open",
+        }
+        r = api.post("/shelters", json=shelter, headers=operator)
+        assert r.status_code == 201, r.text
+
+        lons = [p["lon"] for p in (a, b, c)]
+        lats = [p["lat"] for p in (a, b, c)]
+        w, s, e, n = min(lons) - 0.003, min(lats) - 0.003, max(lons) + 0.003, max(lats) + 0.003
+        now = datetime.now(UTC)
+        r = api.post(
+            "/warnings",
+            json={
+                "identifier": "NJ-WEB-RAIN",
+                "sender": "南京市气象台",
+                "hazard_type": "rainstorm",
+                "level": "red",
+                "valid_from": (now - timedelta(minutes=10)).isoformat(),
+                "valid_until": (now + timedelta(hours=6)).isoformat(),
+                "headline": "南京市气象台发布暴雨红色预警",
+                "area": {
+                    "geometry": {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
+                },
+            },
+            headers=operator,
+        )
+        assert r.status_code == 201, r.text
+        wid = r.json()["id"]
+        items = api.get(f"/work-orders?warning={wid}", headers=operator).json()["items"]
+        by_target = {o["target"]["code"]: o for o in items}
+        assert set(by_target) == {"WEB-WL-A", "WEB-DB-C", "WEB-CS-B"}, by_target
+        assert {o["status"] for o in items} == {"open"}
+        evacuation = by_target["WEB-DB-C"]
+        assert evacuation["action"] == "evacuate" and evacuation["shelter"]["name"] == "测试避难场所 B"
+
+        context = browser.new_context(viewport={"width": 1100, "height": 720})
+        page = context.new_page()
+        problems: list[str] = []
+        page.on("console", lambda m: m.type == "error" and problems.append(m.text))
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        page.goto(base + "/#layer=comprehensive")
+        page.wait_for_selector("html[data-map=ready]", timeout=20_000)
+
+        # Listed; selected without a key, the orders ask for an operator or worker key (the area shows).
+        item = page.locator(f".warning-item[data-id='{wid}']")
+        assert "暴雨红色预警" in item.inner_text() and "3 orders" in item.inner_text()
+        item.click()
+        note = page.locator("#warning-note .needs-key")
+        note.wait_for(timeout=10_000)
+        assert "operator or grid-worker key" in note.inner_text()
+        assert page.locator("details.key[open]").count() == 1
+        page.evaluate(IDLE)
+        assert page.evaluate(ORDERS_SHOWN) == {}
+        assert (
+            page.evaluate("() => gridrisk.map.queryRenderedFeatures({layers: ['warning-area-fill']}).length")
+            > 0
+        )
+        # The browser logs the refused request itself; nothing else may go wrong.
+        assert all("status of 401" in p for p in problems), problems
+        problems.clear()
+
+        # With the operator key (the page reloads and keeps the warning shown): area and orders, all open.
+        page.fill("#api-key", city_keys["operator"])
+        page.click("#api-key-form button[type=submit]")
+        page.wait_for_selector("html[data-map=ready]", timeout=20_000)
+        page.wait_for_selector("#live.on", timeout=10_000)
+        assert f"warning={wid}" in page.evaluate("() => location.hash")
+        page.wait_for_function(
+            f"() => Object.keys(({ORDERS_SHOWN})()).length === 3", timeout=10_000, polling=100
+        )
+        shown = page.evaluate(ORDERS_SHOWN)
+        assert shown == {str(o["id"]): "open" for o in items}, shown
+        areas = page.evaluate(
+            """() => ['warning-area-fill', 'warning-area-line'].map(id =>
+                 gridrisk.map.queryRenderedFeatures({layers: [id]}).map(f => [f.id, f.properties.level]))"""
+        )
+        assert all(layer and all(f == [wid, "red"] for f in layer) for layer in areas), areas
+        assert page.inner_text("#order-legend [data-status=open] output") == "3"
+        points = [(a["lon"], a["lat"]), (b["lon"], b["lat"]), (c["lon"], c["lat"])]
+        assert [nearest_status(p) for p in _pixels(page, context, points)] == ["open"] * 3
+
+        # Click the evacuation: action, target, status, due, cell and its worker, the shelter.
+        def click_at(lon: float, lat: float) -> None:
+            xy = page.evaluate("p => { const q = gridrisk.map.project(p); return [q.x, q.y]; }", [lon, lat])
+            page.locator("#map canvas").click(position={"x": xy[0], "y": xy[1]})
+
+        click_at(c["lon"], c["lat"])
+        popup = page.locator(f".maplibregl-popup .order-popup[data-id='{evacuation['id']}']")
+        popup.locator("dl").wait_for(timeout=10_000)
+        text = popup.inner_text()
+        for expected in ("evacuate", "测试隐患点 WEB-DB-C", "open", "Due", c["code"], "测试避难场所 B"):
+            assert expected in text, (expected, text)
+        page.evaluate("() => gridrisk.popup && gridrisk.popup.remove()")
+
+        # Acknowledge A's order through the API: the page recolours it (and its open popup), no reload.
+        order = by_target["WEB-WL-A"]
+        click_at(a["lon"], a["lat"])
+        popup = page.locator(f".maplibregl-popup .order-popup[data-id='{order['id']}'][data-status=open]")
+        popup.wait_for(timeout=10_000)
+        page.evaluate("() => { window.notReloaded = true; }")
+        r = api.patch(
+            f"/work-orders/{order['id']}",
+            json={"status": "acknowledged"},
+            headers={**operator, "If-Match": f'"{order["version"]}"'},
+        )
+        assert r.status_code == 200, r.text
+        acked = time.monotonic()
+        page.wait_for_function(
+            f"() => ({ORDERS_SHOWN})()[{str(order['id'])!r}] === 'acknowledged'", timeout=5_000, polling=100
+        )
+        live_s = time.monotonic() - acked
+        page.locator(f".order-popup[data-id='{order['id']}'][data-status=acknowledged]").wait_for(
+            timeout=5_000
+        )
+        page.evaluate("() => gridrisk.popup && gridrisk.popup.remove()")
+        assert [nearest_status(p) for p in _pixels(page, context, points)] == ["acknowledged", "open", "open"]
+        assert page.inner_text("#order-legend [data-status=acknowledged] output") == "1"
+        assert page.evaluate("() => window.notReloaded === true")
+        page.screenshot(path=ARTIFACTS / "web_map_warning.png")
+        assert not problems, problems
+        context.close()
+    print(f"web map: the order turned acknowledged {live_s:.2f} s after the API edit")

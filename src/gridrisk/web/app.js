@@ -21,7 +21,20 @@
     shelters: { path: 'shelters', prop: 'class', group: 'class', title: 'Shelter' },
     hazard_points: { path: 'hazard-points', prop: 'kind', group: 'kind', title: 'Hazard point' },
   };
-  const EVENT_KINDS = 'cell_colour,feature_changed,layer_changed';
+  // A work order's status → its label and colour on the map (distinct from the four risk colours).
+  const ORDER_STATUSES = {
+    open: ['open', '#c51162'],
+    acknowledged: ['acknowledged', '#ffab00'],
+    in_progress: ['in progress', '#6200ea'],
+    done: ['done', '#00c853'],
+    cancelled: ['cancelled', '#9e9e9e'],
+  };
+  const ACTIONS = {
+    none: 'no order', notify: 'notify', notify_patrol: 'notify and patrol',
+    patrol_prepare_evacuation: 'patrol, prepare evacuation', evacuate: 'evacuate',
+  };
+  const WARNING_LAYERS = ['warning-area-fill', 'warning-area-line', 'warning-orders'];
+  const EVENT_KINDS = 'cell_colour,feature_changed,layer_changed,warning,work_order';
   const POINTS = ['in', ['geometry-type'], ['literal', ['Point', 'MultiPoint']]];
   const POLYGONS = ['in', ['geometry-type'], ['literal', ['Polygon', 'MultiPolygon']]];
 
@@ -36,6 +49,11 @@
     retryMs: 3000, // the stream's own `retry:` hint replaces it
     lastEventId: null,
     timers: {},
+    warnings: [], // the active warnings listed (GeoJSON features)
+    warning: null, // the id of the warning shown on the map
+    orders: null, // its work orders (FeatureCollection), null until read
+    openOrder: null, // the id of the work order whose popup is open
+    ordersGen: 0, // drops answers to superseded order requests
   };
   window.gridrisk = state; // for the browser test and for debugging
 
@@ -171,7 +189,7 @@
     }
     if (map.getSource('grid')) map.removeSource('grid');
     state.layer = name;
-    history.replaceState(null, '', `#layer=${enc(name)}`);
+    setHash();
     const source = await tileSource(name);
     state.gridMinzoom = source.minzoom;
     map.addSource('grid', source);
@@ -195,11 +213,18 @@
       paint: { 'line-color': '#111111', 'line-width': 2.5 },
     });
     // Keep the overlays above the cells.
-    for (const id of overlayLayerIds().concat(['me'])) if (map.getLayer(id)) map.moveLayer(id);
+    for (const id of overlayLayerIds().concat(WARNING_LAYERS, ['me'])) if (map.getLayer(id)) map.moveLayer(id);
     // The whole city on a phone is below the zoom the cells start at: come in that far.
     if (map.getZoom() < state.gridMinzoom) map.jumpTo({ zoom: state.gridMinzoom });
     showZoomHint();
     await refreshSummary();
+  }
+
+  /** The address keeps the layer and the warning shown (so a reload, e.g. after entering a key, keeps them). */
+  function setHash() {
+    const parts = [`layer=${enc(state.layer)}`];
+    if (state.warning !== null) parts.push(`warning=${enc(state.warning)}`);
+    history.replaceState(null, '', `#${parts.join('&')}`);
   }
 
   function overlayLayerIds() {
@@ -278,6 +303,7 @@
       if (state.popup !== popup) return;
       state.popup = null;
       state.openCell = null;
+      state.openOrder = null;
       if (state.map.getLayer('cells-selected')) state.map.setFilter('cells-selected', ['==', ['get', 'code'], '']);
     });
     state.popup = popup;
@@ -372,12 +398,233 @@
     const map = state.map;
     const pad = 5;
     const box = [[e.point.x - pad, e.point.y - pad], [e.point.x + pad, e.point.y + pad]];
+    const [order] = map.getLayer('warning-orders') ? map.queryRenderedFeatures(box, { layers: ['warning-orders'] }) : [];
+    if (order) return showOrder(order.id ?? order.properties.id, order.geometry.coordinates);
     const ids = overlayLayerIds().filter((id) => map.getLayer(id) && map.getLayoutProperty(id, 'visibility') !== 'none');
     const [hit] = map.queryRenderedFeatures(box, { layers: ids });
     if (hit) return showFeature(hit.layer.source, hit, e.lngLat);
     const [cell] = map.queryRenderedFeatures(e.point, { layers: ['cells-fill'] });
     if (cell) return showCell(state.layer, cell.properties.code, e.lngLat);
     return null;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Targeted warnings: the active ones in the panel; the one selected draws its area (coloured by
+  // its level) and its work orders (coloured by status). Orders need a key with the `field` right.
+
+  const EMPTY = { type: 'FeatureCollection', features: [] };
+
+  function addWarningLayers() {
+    const map = state.map;
+    const byLevel = ['match', ['get', 'level'], ...Object.entries(COLOURS).flat(), '#9e9e9e'];
+    const byStatus = ['match', ['get', 'status'], ...Object.entries(ORDER_STATUSES).flatMap(([k, [, c]]) => [k, c]), '#616161'];
+    map.addSource('warning-area', { type: 'geojson', data: EMPTY });
+    map.addSource('warning-orders', { type: 'geojson', data: EMPTY });
+    const before = map.getLayer('me') ? 'me' : undefined;
+    map.addLayer({ id: 'warning-area-fill', type: 'fill', source: 'warning-area', paint: { 'fill-color': byLevel, 'fill-opacity': 0.18 } }, before);
+    map.addLayer({
+      id: 'warning-area-line', type: 'line', source: 'warning-area',
+      paint: { 'line-color': byLevel, 'line-width': 3, 'line-dasharray': [3, 1.5] },
+    }, before);
+    map.addLayer({
+      id: 'warning-orders', type: 'circle', source: 'warning-orders',
+      paint: {
+        'circle-color': byStatus,
+        'circle-radius': ['interpolate', ['linear'], ['zoom'], 8, 3.5, 12, 6, 16, 9],
+        // An overdue order carries a thick dark-red ring; the others a thin white one.
+        'circle-stroke-color': ['case', ['get', 'overdue'], '#7f0000', '#ffffff'],
+        'circle-stroke-width': ['case', ['get', 'overdue'], 3, 2],
+      },
+    }, before);
+    $('order-legend').replaceChildren(...Object.entries(ORDER_STATUSES).map(([status, [label, colour]]) =>
+      h('li', { 'data-status': status }, h('span', { class: 'dot', style: `background:${colour}` }), label,
+        h('output', { 'data-status-count': status }, '–'))));
+  }
+
+  function warningNote(text, cls) {
+    $('warning-note').replaceChildren(...(text ? [h('p', { class: cls || 'note' }, text)] : []));
+  }
+
+  /** Read the active warnings into the panel; the one shown keeps its place (its area is redrawn). */
+  async function loadWarnings() {
+    let fc;
+    try {
+      fc = await api('warnings?status=active&limit=100');
+    } catch (err) {
+      if (err.status === 401 || err.status === 403) return; // reads need a key: start() asks for it
+      $('warnings-list').replaceChildren(h('li', { class: 'error' }, `Warnings could not be read: ${err.message}`));
+      return;
+    }
+    state.warnings = fc.features;
+    const list = $('warnings-list');
+    if (!fc.features.length) list.replaceChildren(h('li', { class: 'note' }, 'No active warning.'));
+    else {
+      list.replaceChildren(...fc.features.map((f) => {
+        const p = f.properties;
+        const o = p.orders || {};
+        const unfinished = (o.open || 0) + (o.acknowledged || 0) + (o.in_progress || 0);
+        return h('li', {},
+          h('button', { type: 'button', class: 'warning-item', 'data-id': f.id, 'aria-pressed': String(f.id === state.warning) },
+            badge(p.level), ' ', h('strong', {}, p.headline || p.identifier),
+            h('small', {}, `${p.hazard_type} · ${num(o.total)} orders, ${num(unfinished)} unfinished, ${num(o.done)} done`
+              + (o.overdue ? `, ${num(o.overdue)} overdue` : ''))));
+      }));
+    }
+    if (state.warning !== null) {
+      const id = state.warning;
+      const shown = fc.features.find((f) => f.id === id) || (await fetchWarning(id).catch(() => undefined));
+      if (id !== state.warning) return;
+      if (shown) state.map.getSource('warning-area').setData(shown);
+      else if (shown === null) clearWarning();
+    }
+  }
+
+  /** Warning ID as a map feature (its area and level), null when there is no such warning. One that
+      expired or was cancelled leaves the active list but stays shown when it is asked for by address. */
+  async function fetchWarning(id) {
+    try {
+      const w = await api(`warnings/${enc(id)}`);
+      return { type: 'Feature', id, geometry: w.area, properties: { level: w.level, headline: w.headline, identifier: w.identifier } };
+    } catch (err) {
+      if (err.status === 404) return null;
+      throw err;
+    }
+  }
+
+  function clearWarning() {
+    state.warning = null;
+    state.orders = null;
+    state.ordersGen += 1;
+    state.map.getSource('warning-area').setData(EMPTY);
+    state.map.getSource('warning-orders').setData(EMPTY);
+    for (const b of document.querySelectorAll('.warning-item')) b.setAttribute('aria-pressed', 'false');
+    $('warning-shown').hidden = true;
+    warningNote('');
+    if (state.openOrder !== null && state.popup) state.popup.remove();
+    setHash();
+  }
+
+  /** Show warning ID: its area now, its orders when they come; FIT moves the map onto the area. */
+  async function selectWarning(id, { fit = true } = {}) {
+    state.warning = id;
+    setHash();
+    for (const b of document.querySelectorAll('.warning-item')) b.setAttribute('aria-pressed', String(Number(b.dataset.id) === id));
+    const feature = state.warnings.find((f) => f.id === id) || (await fetchWarning(id));
+    if (id !== state.warning) return;
+    if (!feature) {
+      clearWarning();
+      warningNote(`There is no warning ${id}.`, 'error');
+      return;
+    }
+    state.map.getSource('warning-area').setData(feature);
+    $('warning-shown').hidden = false;
+    $('warning-title').textContent = feature?.properties?.headline || feature?.properties?.identifier || `Warning ${id}`;
+    if (fit && feature?.geometry) {
+      const bounds = new maplibregl.LngLatBounds();
+      const walk = (c) => (typeof c[0] === 'number' ? bounds.extend(c) : c.forEach(walk));
+      walk(feature.geometry.coordinates);
+      state.map.fitBounds(bounds, { padding: 40, maxZoom: 15, duration: 0 });
+    }
+    await loadOrders();
+  }
+
+  /** (Re)read the shown warning's orders into their source; a missing right asks for a key. */
+  async function loadOrders() {
+    const id = state.warning;
+    if (id === null) return;
+    const gen = ++state.ordersGen;
+    try {
+      const fc = await api(`warnings/${enc(id)}/work-orders.geojson`);
+      if (gen !== state.ordersGen) return; // another warning (or a newer read) took over
+      state.orders = fc;
+      state.map.getSource('warning-orders').setData(fc);
+      const counts = {};
+      for (const f of fc.features) counts[f.properties.status] = (counts[f.properties.status] || 0) + 1;
+      for (const out of document.querySelectorAll('#order-legend output')) out.value = num(counts[out.dataset.statusCount] || 0);
+      warningNote(fc.features.length ? `${num(fc.features.length)} work orders.` : 'No work order: no exposed target in this area.');
+      if (state.openOrder !== null && fc.features.some((f) => f.id === state.openOrder)) refreshOrderPopup();
+    } catch (err) {
+      if (gen !== state.ordersGen) return;
+      state.orders = null;
+      state.map.getSource('warning-orders').setData(EMPTY);
+      for (const out of document.querySelectorAll('#order-legend output')) out.value = '–';
+      if (err.status === 401 || err.status === 403) {
+        warningNote(err.status === 401
+          ? 'Work orders need an operator or grid-worker key: enter it under “API key” below.'
+          : `This key cannot read work orders (${err.message}): enter an operator or grid-worker key under “API key” below.`, 'error needs-key');
+        askForKey();
+      } else {
+        warningNote(`Work orders could not be read: ${err.message}`, 'error');
+      }
+    }
+  }
+
+  function orderDetails(o) {
+    const [label, colour] = ORDER_STATUSES[o.status] || [o.status, '#616161'];
+    const due = o.due_at ? new Date(o.due_at).toLocaleString() : null;
+    const shelter = o.shelter;
+    return [
+      ['Action', ACTIONS[o.action] || o.action],
+      ['Target', `${o.target.name || o.target.code || ''} (${o.target.type === 'hazard_point' ? 'hazard point' : o.target.type === 'risk_source' ? 'risk source' : o.target.type}, ${o.target.kind})`],
+      ['Status', h('span', { class: 'order-status', 'data-status': o.status }, h('span', { class: 'dot', style: `background:${colour}` }), label)],
+      ['Due', due ? `${due}${o.overdue ? ' — overdue' : ''}` : null],
+      ['Cell', o.cell?.code ? `${o.cell.code}${o.cell.name ? ` ${o.cell.name}` : ''}` : 'outside every cell'],
+      ['Assigned', (o.assignees || []).length
+        ? h('ul', {}, o.assignees.map((w) => h('li', {}, `${w.name} `, w.phone ? h('a', { href: `tel:${w.phone}` }, w.phone) : null)))
+        : 'nobody (no worker in the cell)'],
+      ['Threatened', o.threatened_persons ? `${num(o.threatened_persons)} persons` : null],
+      ['Shelter', o.action === 'evacuate'
+        ? (shelter?.name ? `${shelter.name} — ${num(Math.round(shelter.distance_m))} m, ${num(shelter.free)} free (${shelter.status})` : shelter?.note || 'none found')
+        : null],
+    ];
+  }
+
+  /** The popup of work order ID: its map properties at once, then the full order (assignees, shelter). */
+  async function showOrder(id, lngLat) {
+    state.openCell = null;
+    state.map.setFilter('cells-selected', ['==', ['get', 'code'], '']);
+    const box = h('div', { class: 'popup order-popup', 'data-id': id }, h('h3', {}, `Work order ${id}`), h('p', { class: 'note' }, 'Loading…'));
+    openPopup(lngLat, box);
+    state.openOrder = id;
+    await fillOrderPopup(id, box);
+  }
+
+  async function fillOrderPopup(id, box) {
+    try {
+      const o = await api(`work-orders/${enc(id)}`);
+      if (state.openOrder !== id) return;
+      box.dataset.status = o.status;
+      box.replaceChildren(h('h3', {}, `Work order ${id}`), h('p', { class: 'note' }, o.warning?.headline || ''), definitionList(orderDetails(o)));
+    } catch (err) {
+      box.replaceChildren(h('h3', {}, `Work order ${id}`), h('p', { class: 'error' }, err.message));
+    }
+  }
+
+  function refreshOrderPopup() {
+    const box = state.popup?.getElement()?.querySelector('.order-popup');
+    if (box && Number(box.dataset.id) === state.openOrder) fillOrderPopup(state.openOrder, box);
+  }
+
+  function wireWarnings() {
+    $('warnings-list').addEventListener('click', (e) => {
+      const item = e.target.closest('.warning-item');
+      if (!item) return;
+      const id = Number(item.dataset.id);
+      if (id === state.warning) clearWarning();
+      else selectWarning(id).catch(fail);
+    });
+    $('warning-clear').addEventListener('click', clearWarning);
+  }
+
+  function onWorkOrder(ev) {
+    if (ev.warning !== state.warning) return;
+    debounce('orders', 300, loadOrders);
+    debounce('warnings', 1000, loadWarnings); // the counts in the list
+  }
+
+  function onWarning(ev) {
+    debounce('warnings', 500, loadWarnings);
+    if (ev.id === state.warning) debounce('orders', 300, loadOrders);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -394,6 +641,8 @@
     cell_colour: onCellColour,
     feature_changed: onFeatureChanged,
     layer_changed: onLayerChanged,
+    warning: onWarning,
+    work_order: onWorkOrder,
     replay_gap: resync,
   };
 
@@ -494,6 +743,8 @@
     if (map.getSource('grid')) map.removeFeatureState({ source: 'grid', sourceLayer: state.layer });
     for (const id of ['grid', 'districts', ...Object.keys(OVERLAYS)]) if (map.getSource(id)) map.refreshTiles(id);
     refreshSummary();
+    loadWarnings();
+    loadOrders();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -645,14 +896,19 @@
     });
   }
 
+  /** Open the panel's key form (a key is sent with every request, tiles and events included). */
+  function askForKey() {
+    $('panel').hidden = false;
+    $('panel-toggle').setAttribute('aria-expanded', 'true');
+    document.querySelector('details.key').open = true;
+    $('api-key').focus();
+  }
+
   function fail(err) {
     if (err.status === 401 || err.status === 403) {
-      // Reads need a key here: ask for one (it is sent with every request, tiles and events included).
+      // Reads need a key here: ask for one.
       setLive('needs an API key', 'off');
-      $('panel').hidden = false;
-      $('panel-toggle').setAttribute('aria-expanded', 'true');
-      document.querySelector('details.key').open = true;
-      $('api-key').focus();
+      askForKey();
       return;
     }
     console.error(err);
@@ -662,6 +918,7 @@
   async function start() {
     wirePanel();
     wireWhereAmI();
+    wireWarnings();
     if (typeof maplibregl === 'undefined') throw new Error('the map library did not load');
     const layers = await api('layers');
     state.layers = layers.filter((l) => l.kind === 'grid' && l.cell_count > 0);
@@ -688,12 +945,16 @@
     map.on('error', (e) => console.error('map:', e.error?.message || e));
     await new Promise((resolve) => map.once('load', resolve));
     await addOverlays();
+    const asked = Number(new URLSearchParams(location.hash.slice(1)).get('warning'));
+    addWarningLayers();
     await showGridLayer(first.name);
     applyToggles();
+    await loadWarnings();
+    if (Number.isInteger(asked) && asked > 0) await selectWarning(asked);
     map.on('click', onClick);
     map.on('zoomend', showZoomHint);
     map.on('mousemove', (e) => {
-      const ids = ['cells-fill', ...overlayLayerIds()].filter((id) => map.getLayer(id));
+      const ids = ['cells-fill', ...overlayLayerIds(), 'warning-orders'].filter((id) => map.getLayer(id));
       map.getCanvas().style.cursor = map.queryRenderedFeatures(e.point, { layers: ids }).length ? 'pointer' : '';
     });
     followEvents();
