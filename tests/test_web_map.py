@@ -439,20 +439,23 @@ def test_web_map_shows_a_warning_and_its_orders_live(browser, city_db_url, city_
         lats = [p["lat"] for p in (a, b, c)]
         w, s, e, n = min(lons) - 0.003, min(lats) - 0.003, max(lons) + 0.003, max(lats) + 0.003
         now = datetime.now(UTC)
-        r = api.post(
-            "/warnings",
-            json={
-                "identifier": "NJ-WEB-RAIN",
+
+        def rainstorm(identifier: str, level: str, headline: str) -> dict:
+            ring = [[w, s], [e, s], [e, n], [w, n], [w, s]]
+            return {
+                "identifier": identifier,
                 "sender": "南京市气象台",
                 "hazard_type": "rainstorm",
-                "level": "red",
+                "level": level,
                 "valid_from": (now - timedelta(minutes=10)).isoformat(),
                 "valid_until": (now + timedelta(hours=6)).isoformat(),
-                "headline": "南京市气象台发布暴雨红色预警",
-                "area": {
-                    "geometry": {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
-                },
-            },
+                "headline": headline,
+                "area": {"geometry": {"type": "Polygon", "coordinates": [ring]}},
+            }
+
+        r = api.post(
+            "/warnings",
+            json=rainstorm("NJ-WEB-RAIN", "red", "南京市气象台发布暴雨红色预警"),
             headers=operator,
         )
         assert r.status_code == 201, r.text
@@ -548,6 +551,15 @@ def test_web_map_shows_a_warning_and_its_orders_live(browser, city_db_url, city_
         assert page.inner_text("#order-legend [data-status=acknowledged] output") == "1"
         assert page.evaluate("() => window.notReloaded === true")
         page.screenshot(path=ARTIFACTS / "web_map_warning.png")
+
+        # A new warning (a `warning` event) joins the list; the one shown stays selected.
+        r = api.post(
+            "/warnings", json=rainstorm("NJ-WEB-RAIN-2", "orange", "暴雨橙色预警（测试）"), headers=operator
+        )
+        assert r.status_code == 201, r.text
+        page.locator(f".warning-item[data-id='{r.json()['id']}']").wait_for(timeout=5_000)
+        assert page.get_attribute(f".warning-item[data-id='{wid}']", "aria-pressed") == "true"
+        assert page.evaluate("() => window.notReloaded === true")
         assert not problems, problems
         context.close()
     print(f"web map: the order turned acknowledged {live_s:.2f} s after the API edit")

@@ -958,7 +958,9 @@
       map.getCanvas().style.cursor = map.queryRenderedFeatures(e.point, { layers: ids }).length ? 'pointer' : '';
     });
     followEvents();
+    // The map may have gone idle during the awaits above: a repaint makes it say so (again) once all is drawn.
     map.once('idle', () => { document.documentElement.dataset.map = 'ready'; });
+    map.triggerRepaint();
   }
 
   start().catch(fail);
