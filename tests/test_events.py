@@ -139,11 +139,18 @@ def add_source(url: str, code: str, point: tuple[float, float]) -> tuple[int, fl
         return source_id, time.perf_counter()
 
 
-def events_after(url: str, after: int) -> list[tuple[int, str, dict]]:
+def events_after(url: str, after: int, kind: str | None = None) -> list[tuple[int, str, dict]]:
     with psycopg.connect(url) as conn:
         return conn.execute(
-            "SELECT id, kind, payload FROM events WHERE id > %s ORDER BY id", (after,)
+            "SELECT id, kind, payload FROM events WHERE id > %s AND (%s::text IS NULL OR kind = %s)"
+            " ORDER BY id",
+            (after, kind, kind),
         ).fetchall()
+
+
+# One new red source makes 5 events: its cell in each of the 3 grids and its district turn red
+# (4 cell_colour), and the feature itself (1 feature_changed).
+PER_SOURCE = 5
 
 
 def source_cells(url: str, source_id: int) -> dict[str, str]:
@@ -169,12 +176,13 @@ def client() -> httpx.AsyncClient:
 
 
 def test_colour_changes_arrive_live_then_resume_by_id_without_gap_or_duplicate(server, city_db_url):
+    # Colour events only: each write also emits a feature_changed event (tested below).
     p1 = blue_points(city_db_url, "320102", 2)
     p2 = blue_points(city_db_url, "320104", 1)
 
     async def run():
         async with client() as http:
-            async with Sse(http, server + "/events") as stream:
+            async with Sse(http, server + "/events?kinds=cell_colour") as stream:
                 ready = await stream.next()
                 assert ready["event"] == "ready" and ready["retry"] == "3000"
                 start = int(ready["id"])
@@ -186,7 +194,9 @@ def test_colour_changes_arrive_live_then_resume_by_id_without_gap_or_duplicate(s
                 got2 = await stream.take(4)
                 assert await stream.quiet(0.5) == []
             live = got1 + got2
-            assert as_tuples(live) == events_after(city_db_url, start)  # all of them, in commit order
+            assert as_tuples(live) == events_after(
+                city_db_url, start, "cell_colour"
+            )  # all of them, in commit order
             ids = [int(e["id"]) for e in live]
             assert ids == sorted(ids) and len(set(ids)) == 8
             for got, source_id in ((got1, first_id), (got2, second_id)):
@@ -198,22 +208,24 @@ def test_colour_changes_arrive_live_then_resume_by_id_without_gap_or_duplicate(s
                 assert {e["json"]["layer"] for e in got} == GRID_AND_DISTRICT
 
             # Reconnect after the first event: the other seven, once each, then live again.
-            async with Sse(http, server + "/events", headers={"Last-Event-ID": live[0]["id"]}) as stream:
+            async with Sse(
+                http, server + "/events?kinds=cell_colour", headers={"Last-Event-ID": live[0]["id"]}
+            ) as stream:
                 ready = await stream.next()
                 assert ready["event"] == "ready" and ready["id"] == live[0]["id"]
                 replayed = await stream.take(7)
                 assert as_tuples(replayed) == as_tuples(live[1:])
                 assert await stream.quiet(0.6) == []
                 await asyncio.to_thread(add_source, city_db_url, "EV-3", p1[1])
-                expected = events_after(city_db_url, ids[-1])
+                expected = events_after(city_db_url, ids[-1], "cell_colour")
                 assert expected  # the third source turned at least its comprehensive cell red
                 assert as_tuples(await stream.take(len(expected))) == expected
                 assert await stream.quiet(0.5) == []
 
             # The query parameter, for clients that cannot set the header.
-            async with Sse(http, f"{server}/events?last_event_id={ids[3]}") as stream:
+            async with Sse(http, f"{server}/events?kinds=cell_colour&last_event_id={ids[3]}") as stream:
                 assert (await stream.next())["id"] == str(ids[3])
-                rest = events_after(city_db_url, ids[3])
+                rest = events_after(city_db_url, ids[3], "cell_colour")
                 assert as_tuples(await stream.take(len(rest))) == rest
                 assert await stream.quiet(0.5) == []
 
@@ -321,12 +333,12 @@ def test_an_open_transaction_holds_back_later_events_until_it_commits(server, ci
         async with client() as http, Sse(http, server + "/events") as stream:
             start = int((await stream.next())["id"])
             with psycopg.connect(city_db_url) as slow:
-                slow.execute(INSERT, ("EV-SLOW", *pa))  # its events hold ids start+1..start+4, uncommitted
-                await asyncio.to_thread(add_source, city_db_url, "EV-FAST", pb)  # start+5..start+8
+                slow.execute(INSERT, ("EV-SLOW", *pa))  # its events hold ids start+1..start+5, uncommitted
+                await asyncio.to_thread(add_source, city_db_url, "EV-FAST", pb)  # start+6..start+10
                 assert await stream.quiet(1.0) == []  # held back: start+1.. are not committed yet
                 slow.commit()
-            got = await stream.take(8)
-            assert [int(e["id"]) for e in got] == list(range(start + 1, start + 9))
+            got = await stream.take(2 * PER_SOURCE)
+            assert [int(e["id"]) for e in got] == list(range(start + 1, start + 2 * PER_SOURCE + 1))
             assert as_tuples(got) == events_after(city_db_url, start)
 
     asyncio.run(run())
@@ -345,25 +357,27 @@ def test_a_gap_held_too_long_lets_later_events_go_and_delivers_the_late_ones_wit
             with psycopg.connect(city_db_url) as slow:
                 slow.execute(INSERT, ("EV-SLOW", *pa))
                 await asyncio.to_thread(add_source, city_db_url, "EV-FAST", pb)
-                fast = await stream.take(4, within=3.0)  # after the 0.5 s the gap may hold them
-                assert [int(e["id"]) for e in fast] == list(range(start + 5, start + 9))
+                fast = await stream.take(PER_SOURCE, within=3.0)  # after the 0.5 s the gap may hold them
+                assert [int(e["id"]) for e in fast] == list(range(start + 6, start + 11))
                 # A client resuming now replays what is committed, and gets the rest when it commits.
                 resumer = Sse(http, server + "/events", headers={"Last-Event-ID": str(start)})
                 await resumer.__aenter__()
                 await resumer.next()
-                assert [int(e["id"]) for e in await resumer.take(4)] == list(range(start + 5, start + 9))
+                assert [int(e["id"]) for e in await resumer.take(PER_SOURCE)] == list(
+                    range(start + 6, start + 11)
+                )
                 slow.commit()
-            late = await stream.take(4, within=3.0)
+            late = await stream.take(PER_SOURCE, within=3.0)
             assert all("id" not in e for e in late)  # never moves a client's resume point back
             db = events_after(city_db_url, start)
-            assert {e["json"]["layer"]: e["json"] for e in late} == {p["layer"]: p for _, _, p in db[:4]}
-            assert [e["json"] for e in await resumer.take(4)] == [e["json"] for e in late]
+            assert [(e["event"], e["json"]) for e in late] == [(k, p) for _, k, p in db[:PER_SOURCE]]
+            assert [e["json"] for e in await resumer.take(PER_SOURCE)] == [e["json"] for e in late]
             assert await resumer.quiet(0.3) == []
             await resumer.__aexit__(None, None, None)
             # Once committed, a replay has everything in id order.
             async with Sse(http, server + "/events", headers={"Last-Event-ID": str(start)}) as again:
                 await again.next()
-                assert as_tuples(await again.take(8)) == db
+                assert as_tuples(await again.take(2 * PER_SOURCE)) == db
                 assert await again.quiet(0.3) == []
 
     asyncio.run(run())
@@ -378,12 +392,12 @@ def test_rolled_back_ids_do_not_stall_the_stream(server, city_db_url):
             start = int((await stream.next())["id"])
             with psycopg.connect(city_db_url) as conn:
                 conn.execute(INSERT, ("EV-GONE", *pa))
-                conn.rollback()  # ids start+1..start+4 are burnt
+                conn.rollback()  # ids start+1..start+5 are burnt
             await asyncio.to_thread(add_source, city_db_url, "EV-AFTER", pb)
             # Released as soon as no transaction that could fill the gap is running (at worst
             # GAP_MAX_WAIT_S, if the shared test cluster is busy with other databases' work).
-            got = await stream.take(4, within=live_events.GAP_MAX_WAIT_S + 2)
-            assert [int(e["id"]) for e in got] == list(range(start + 5, start + 9))
+            got = await stream.take(PER_SOURCE, within=live_events.GAP_MAX_WAIT_S + 2)
+            assert [int(e["id"]) for e in got] == list(range(start + 6, start + 11))
 
     asyncio.run(run())
 
@@ -479,9 +493,11 @@ def test_the_hub_stops_when_the_app_pool_closes(city_db_url):
 
 def test_prune_and_the_replay_gap_notice(server, city_db_url):
     (p,) = blue_points(city_db_url, "320104", 1)
+    with psycopg.connect(city_db_url) as conn:  # the template's own build left layer_changed events
+        conn.execute("DELETE FROM events")
     add_source(city_db_url, "EV-P", p)
     events = events_after(city_db_url, 0)
-    assert len(events) == 4
+    assert len(events) == PER_SOURCE
     with psycopg.connect(city_db_url) as conn:
         conn.execute("UPDATE events SET at = now() - interval '8 days' WHERE id <= %s", (events[1][0],))
         assert prune_events(conn, keep_days=7) == 2
@@ -498,7 +514,7 @@ def test_prune_and_the_replay_gap_notice(server, city_db_url):
                 assert (
                     notice["json"]["reason"] == "pruned" and notice["json"]["oldest_retained"] == kept[0][0]
                 )
-                assert as_tuples(await s.take(2)) == kept
+                assert as_tuples(await s.take(len(kept))) == kept
             # An id this database never issued (another database, or a restore): start from now.
             async with Sse(http, server + "/events", headers={"Last-Event-ID": "999999"}) as s:
                 ready = await s.next()
@@ -509,7 +525,7 @@ def test_prune_and_the_replay_gap_notice(server, city_db_url):
             # A recent resume point gets no notice.
             async with Sse(http, server + "/events", headers={"Last-Event-ID": str(kept[0][0])}) as s:
                 await s.next()
-                assert as_tuples(await s.take(1)) == kept[1:]
+                assert as_tuples(await s.take(len(kept) - 1)) == kept[1:]
 
     asyncio.run(run())
 

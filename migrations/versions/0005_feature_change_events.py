@@ -63,11 +63,14 @@ DECLARE
     boxes geometry[];
 BEGIN
     -- Only rows whose geometry or any attribute changed; a no-op UPDATE emits nothing.
+    -- FULL JOIN (every id is on both sides) because it cannot be a nested loop: this plan is cached
+    -- from the first, often one-row, call and reused for a 100,000-row update, where a nested loop
+    -- over two transition tables would be quadratic. The non-strict test keeps it a FULL JOIN.
     SELECT array_agg(n.id ORDER BY n.id),
            array_agg(ST_Envelope(ST_Collect(o.geom, n.geom)) ORDER BY n.id)
     INTO ids, boxes
-    FROM new_rows n JOIN old_rows o USING (id)
-    WHERE to_jsonb(n) IS DISTINCT FROM to_jsonb(o);
+    FROM new_rows n FULL JOIN old_rows o ON o.id = n.id
+    WHERE n IS DISTINCT FROM o;
     PERFORM feature_changed_emit(TG_TABLE_NAME, 'update', ids, boxes);
     RETURN NULL;
 END $$;

@@ -59,8 +59,13 @@ _SSE_ITEM = {
 
 DESCRIPTION = f"""
 A `text/event-stream` of the service's live events, in commit order, each as
-`id: <events.id>` / `event: <kind>` / `data: <JSON payload>`. Kinds so far: `cell_colour`
-(`{{"layer", "code", "old", "new", "at"}}`, one per cell whose colour changed).
+`id: <events.id>` / `event: <kind>` / `data: <JSON payload>`. Kinds (filter with `?kinds=`):
+- `cell_colour` `{{"layer", "code", "old", "new", "at"}}`: one per cell whose colour changed;
+- `feature_changed` `{{"collection", "op", "count", "ids", "bbox"}}`: one per writing statement on
+  risk_sources, shelters or hazard_points, with one `[minx, miny, maxx, maxy]` per row (old and new
+  geometry); past 500 rows `ids` is null and `bbox` holds one box around them all;
+- `layer_changed` `{{"layer", "version"}}`: a grid or admin layer was re-imported;
+- `warning` and `work_order` `{{"op", "id", "warning", "status", ...}}`: targeted warnings and their orders.
 
 - The stream opens with `event: ready` carrying `id:` = the position it starts from (so a
   reconnect resumes from there even if nothing happened) and a `retry: {RETRY_MS}` hint. A
