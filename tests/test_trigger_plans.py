@@ -49,5 +49,5 @@ def test_a_large_update_after_small_ones_stays_linear(city_db_url):
             "SELECT payload FROM events WHERE kind = 'feature_changed' ORDER BY id DESC LIMIT 1"
         ).fetchone()[0]
         assert event["count"] == ROWS and event["ids"] is None  # one event for the whole statement
-    # Linear: about 1 s here; with the 0006 joins restored it took 7.8 s at 4,000 rows (quadratic).
+    # Linear: about 1 s here; with the joins before migration 0007 it took 7.8 s at 4,000 rows (quadratic).
     assert elapsed < 6.0, f"{ROWS}-row update took {elapsed:.1f} s: a trigger join went quadratic"
