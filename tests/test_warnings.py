@@ -675,6 +675,7 @@ def test_rules_are_admin_editable_recorded_and_used(city_client, targets, city_k
     assert_problem(city_client.put("/warning-rules/other", json=bad, headers=bearer(city_keys["admin"])), 422)
     dup = {"targets": new["targets"] * 2}
     assert_problem(city_client.put("/warning-rules/other", json=dup, headers=bearer(city_keys["admin"])), 422)
+    assert city_client.get("/warning-rules").json() == rules  # refused changes wrote nothing
     r = city_client.put("/warning-rules/other", json=new, headers=bearer(city_keys["admin"]))
     assert r.status_code == 200 and r.json()["hazards"]["other"] == new["targets"]
     r = city_client.put(

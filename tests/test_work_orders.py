@@ -246,6 +246,11 @@ def test_key_cell_links_api_and_cli(city_client, issued, city_keys, monkeypatch)
     # Unknown cells: 422 and no change; only admins.
     bad = {"cells": [{"layer": "comprehensive", "code": "NOPE"}]}
     assert_problem(city_client.put(f"/api-keys/{key_id}/cells", json=bad, headers=admin), 422)
+    with psycopg.connect(url) as conn:
+        assert (
+            conn.execute("SELECT count(*) FROM cell_workers WHERE api_key_id = %s", (key_id,)).fetchone()[0]
+            == 0
+        )
     good = {"cells": [{"layer": "comprehensive", "code": a}, {"layer": "comprehensive", "code": b}]}
     assert_problem(
         city_client.put(f"/api-keys/{key_id}/cells", json=good, headers=bearer(city_keys["operator"])), 403
