@@ -170,20 +170,12 @@ def keys_create(
         except ValueError as exc:
             raise _fail(str(exc)) from exc
         if cells:
-            unknown = [
-                f"{layer}:{code}"
-                for layer, code in cells
-                if conn.execute(
-                    "SELECT 1 FROM cells WHERE layer = %s AND code = %s", (layer, code)
-                ).fetchone()
-                is None
-            ]
+            refs = {"layers": [c[0] for c in cells], "codes": [c[1] for c in cells]}
+            rows = conn.execute(sql("work_order_unknown_cells"), refs).fetchall()
+            unknown = [f"{layer}:{code}" for layer, code in rows]
             if unknown:
                 raise _fail(f"no such cell(s): {', '.join(unknown)}; no key was created", "see GET /layers")
-            conn.execute(
-                sql("work_order_key_cells"),
-                {"key_id": key_id, "layers": [c[0] for c in cells], "codes": [c[1] for c in cells]},
-            )
+            conn.execute(sql("work_order_key_cells"), {"key_id": key_id, **refs})
     console.print(f"key {key_id} for [bold]{name}[/bold] ({role}); it is shown only now:")
     if cells:
         console.print(f"linked to {len(cells)} cell(s): {', '.join(f'{a}:{b}' for a, b in cells)}")

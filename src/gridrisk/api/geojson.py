@@ -9,15 +9,17 @@ from starlette.responses import Response
 GEOJSON = "application/geo+json"
 
 
-def page_links(request: Request, *, offset: int, limit: int, returned: int, matched: int) -> list[dict]:
+def page_links(
+    request: Request, *, offset: int, limit: int, returned: int, matched: int, media_type: str = GEOJSON
+) -> list[dict]:
     """self/next/prev links for offset paging, keeping every other query parameter."""
-    links = [{"rel": "self", "type": GEOJSON, "href": str(request.url)}]
+    links = [{"rel": "self", "type": media_type, "href": str(request.url)}]
     if offset + returned < matched:
         nxt = request.url.include_query_params(offset=offset + limit, limit=limit)
-        links.append({"rel": "next", "type": GEOJSON, "href": str(nxt)})
+        links.append({"rel": "next", "type": media_type, "href": str(nxt)})
     if offset > 0:
         prev = request.url.include_query_params(offset=max(0, offset - limit), limit=limit)
-        links.append({"rel": "prev", "type": GEOJSON, "href": str(prev)})
+        links.append({"rel": "prev", "type": media_type, "href": str(prev)})
     return links
 
 

@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from gridrisk.db.tables import ACTIONS as _ACTIONS
 from gridrisk.db.tables import HAZARD_TYPES as _HAZARD_TYPES
+from gridrisk.models.geojson import _positions
 
 HazardType = Literal[
     "rainstorm",
@@ -52,19 +53,6 @@ Identifier = Annotated[
 ]
 DistrictCode = Annotated[str, Field(pattern=r"^\d{6}$")]
 CellCode = Annotated[str, Field(min_length=1, max_length=64)]
-
-
-def _positions(coords: Any):
-    """Every [x, y] position in a nested GeoJSON coordinates array."""
-    if isinstance(coords, list) and coords and all(isinstance(c, int | float) for c in coords):
-        if len(coords) < 2:
-            raise ValueError("a position needs at least [lon, lat]")
-        yield float(coords[0]), float(coords[1])
-        return
-    if not isinstance(coords, list):
-        raise ValueError("coordinates must be nested arrays of numbers")
-    for c in coords:
-        yield from _positions(c)
 
 
 class PolygonalGeometry(BaseModel):

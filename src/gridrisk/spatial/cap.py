@@ -26,6 +26,7 @@ from defusedxml.ElementTree import fromstring
 from pyproj import Geod
 
 from gridrisk.models.warnings import HAZARD_TYPES, AreaSpec, WarningSpec
+from gridrisk.spatial.warning_targeting import WarningInputError
 
 NAMESPACES = ("urn:oasis:names:tc:emergency:cap:1.2", "urn:oasis:names:tc:emergency:cap:1.1")
 SEVERITY_LEVELS = {"Extreme": "red", "Severe": "orange", "Moderate": "yellow", "Minor": "blue"}
@@ -76,14 +77,8 @@ _NOISE = re.compile(
 )
 
 
-class CapError(ValueError):
+class CapError(WarningInputError):
     """The document is not a CAP warning gridrisk can act on; FIELD names the element."""
-
-    def __init__(self, field: str, message: str, **extra) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
-        self.extra = extra
 
 
 def hazard_of(event: str | None, codes: list[str]) -> str | None:

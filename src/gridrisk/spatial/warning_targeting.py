@@ -201,16 +201,21 @@ async def _record_message(
     )
 
 
-async def _target(conn: AsyncConnection, warning_id: int, who: str) -> dict[str, int]:
-    """Lock the warning's orders (id order), then diff them against its targets in one statement."""
+async def _on_locked_orders(conn: AsyncConnection, name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Lock the warning's orders (id order), then run statement NAME over them without nested loops."""
     await conn.execute(
-        "SELECT 1 FROM work_orders WHERE warning_id = %s ORDER BY id FOR UPDATE", (warning_id,)
+        "SELECT 1 FROM work_orders WHERE warning_id = %s ORDER BY id FOR UPDATE", (params["warning_id"],)
     )
     await conn.execute(_NO_NESTLOOP)
-    cur = await conn.execute(sql("warning_target"), {"warning_id": warning_id, "who": who})
-    counts = dict(await cur.fetchone())
+    cur = await conn.execute(sql(name), params)
+    row = await cur.fetchone()
     await conn.execute(_NESTLOOP_DEFAULT)
-    return counts
+    return row
+
+
+async def _target(conn: AsyncConnection, warning_id: int, who: str) -> dict[str, int]:
+    """Diff the warning's orders against its targets in one statement."""
+    return dict(await _on_locked_orders(conn, "warning_target", {"warning_id": warning_id, "who": who}))
 
 
 async def _affected_cells(conn: AsyncConnection, warning_id: int, area: Area) -> None:
@@ -407,15 +412,8 @@ async def cancel_warning(
             " updated_by = %s WHERE id = %s",
             (reason, message, who, warning_id),
         )
-        await conn.execute(
-            "SELECT 1 FROM work_orders WHERE warning_id = %s ORDER BY id FOR UPDATE", (warning_id,)
-        )
-        await conn.execute(_NO_NESTLOOP)
-        cur = await conn.execute(
-            sql("warning_cancel_orders"), {"warning_id": warning_id, "who": who, "reason": reason}
-        )
-        cancelled = (await cur.fetchone())["cancelled"]
-        await conn.execute(_NESTLOOP_DEFAULT)
+        params = {"warning_id": warning_id, "who": who, "reason": reason}
+        cancelled = (await _on_locked_orders(conn, "warning_cancel_orders", params))["cancelled"]
         orders = {**NO_COUNTS, "cancelled": cancelled}
         changes = {"status": ["active", "cancelled"]}
         await _history(conn, warning_id, who, "cancel", message, changes, orders)

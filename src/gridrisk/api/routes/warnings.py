@@ -95,7 +95,7 @@ SUMMARY_DOC = (
 SUMMARY = {200: {"model": WarningSummary, "description": SUMMARY_DOC}}
 
 
-def _invalid(exc: WarningInputError | CapError) -> InvalidInput:
+def _invalid(exc: WarningInputError) -> InvalidInput:
     return InvalidInput(exc.message, errors=[{"field": exc.field, "message": exc.message}], **exc.extra)
 
 
@@ -185,7 +185,7 @@ async def post_warning(
             else:
                 area = await resolve_area(conn, spec.area)
                 outcome = await apply_warning(conn, spec, area, who.name)
-        except (WarningInputError, CapError) as exc:
+        except WarningInputError as exc:  # CapError included
             raise _invalid(exc) from exc
         except WarningConflict as exc:
             raise Conflict(exc.message, **exc.extra) from exc
@@ -435,14 +435,5 @@ async def put_hazard_rules(hazard_type: HazardType, body: HazardRules, pool: Poo
                     ],
                 )
         new = [t.model_dump() for t in body.targets]
-        await conn.execute(
-            "INSERT INTO warning_rule_changes (by, subject, old, new, reason) VALUES (%s, %s, %s, %s, %s)",
-            (
-                who.name,
-                f"rules:{hazard_type}",
-                orjson.dumps(old).decode(),
-                orjson.dumps(new).decode(),
-                body.reason,
-            ),
-        )
+        await _record_change(conn, who.name, f"rules:{hazard_type}", old, new, body.reason)
         return OrjsonResponse(await _rules(conn))

@@ -56,13 +56,15 @@ async def _check_mine(
     """403 unless a worker key is linked to the order's (or the asked-for) cell."""
     if not _scoped(who):
         return
-    cur = await conn.execute(
-        "SELECT 1 FROM cell_workers WHERE api_key_id = %s AND layer = %s AND cell_code = %s",
-        (who.key_id, layer, cell_code),
-    )
-    if cell_code is None or await cur.fetchone() is None:
-        what = f"Work order {order_id} belongs to cell" if order_id is not None else "Cell"
-        raise Forbidden(f"{what} {layer}:{cell_code} is not one of your cells.")
+    if cell_code is not None:
+        cur = await conn.execute(
+            "SELECT 1 FROM cell_workers WHERE api_key_id = %s AND layer = %s AND cell_code = %s",
+            (who.key_id, layer, cell_code),
+        )
+        if await cur.fetchone() is not None:
+            return
+    what = f"Work order {order_id} belongs to cell" if order_id is not None else "Cell"
+    raise Forbidden(f"{what} {layer}:{cell_code} is not one of your cells.")
 
 
 async def _order_response(conn: AsyncConnection, order_id: int, who: Principal) -> Response:
@@ -116,10 +118,13 @@ async def list_work_orders(
         found = await cur.fetchone()
         rows = await _orders(conn, list(found["ids"])) if found["ids"] else []
     links = page_links(
-        request, offset=page.offset, limit=page.limit, returned=len(rows), matched=found["matched"]
+        request,
+        offset=page.offset,
+        limit=page.limit,
+        returned=len(rows),
+        matched=found["matched"],
+        media_type="application/json",
     )
-    for link in links:
-        link["type"] = "application/json"
     body = (
         b'{"numberMatched":%d,"numberReturned":%d,"links":' % (found["matched"], len(rows))
         + orjson.dumps(links)
@@ -302,9 +307,7 @@ async def put_key_cells(key_id: int, body: KeyCells, pool: PoolDep, _: Admin):
     async with pool.connection() as conn, conn.transaction():
         await _key_cells(conn, key_id)
         cur = await conn.execute(
-            "SELECT u.layer, u.code FROM unnest(%s::text[], %s::text[]) AS u(layer, code)"
-            " WHERE NOT EXISTS (SELECT 1 FROM cells c WHERE c.layer = u.layer AND c.code = u.code)",
-            ([c[0] for c in cells], [c[1] for c in cells]),
+            sql("work_order_unknown_cells"), {"layers": [c[0] for c in cells], "codes": [c[1] for c in cells]}
         )
         unknown = [f"{r['layer']}:{r['code']}" for r in await cur.fetchall()]
         if unknown:
