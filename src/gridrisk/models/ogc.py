@@ -7,11 +7,13 @@ query parameters, so `openapi_document()` builds one from the collection registr
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from gridrisk import __version__
+from gridrisk.api.geojson import GEOJSON
 from gridrisk.spatial.ogc_collections import COLLECTIONS, CRS84, Collection
 
 CONFORMANCE = [
@@ -21,11 +23,11 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
 ]
 OPENAPI_30 = "application/vnd.oai.openapi+json;version=3.0"
-GEOJSON = "application/geo+json"
 SCHEMA_JSON = "application/schema+json"
 MAX_LIMIT = 10_000
 DEFAULT_LIMIT = 10
 MAX_OFFSET = 100_000_000
+TRS = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -58,7 +60,7 @@ class SpatialExtent(BaseModel):
 
 class TemporalExtent(BaseModel):
     interval: list[list[str | None]]
-    trs: str = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
+    trs: str = TRS
 
 
 class Extent(BaseModel):
@@ -432,6 +434,13 @@ def _collection_paths(c: Collection) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def openapi_document(base: str) -> dict[str, Any]:
     """The OpenAPI 3.0 description of /ogc, served at /ogc/api; BASE is the absolute URL of /ogc."""
+    # Built once from the registry; only the server URL varies between requests.
+    return {**_document(), "servers": [{"url": base}]}
+
+
+@cache
+def _document() -> dict[str, Any]:
+    """The OpenAPI 3.0 document without its server URL (callers must not mutate it)."""
     paths: dict[str, Any] = {
         "/": {
             "get": {
@@ -490,7 +499,7 @@ def openapi_document(base: str) -> dict[str, Any]:
             "shelters and hazard points as OGC API – Features (Part 1: Core, GeoJSON, HTML). "
             "Coordinates are WGS 84 longitude/latitude (CRS84).",
         },
-        "servers": [{"url": base}],
+        "servers": [],  # openapi_document() fills it in, in this place
         "tags": [
             {"name": "Capabilities"},
             *({"name": c.id, "description": c.title} for c in COLLECTIONS.values()),

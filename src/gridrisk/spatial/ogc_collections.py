@@ -64,9 +64,7 @@ class Collection:
     id: str
     title: str
     description: str
-    source: str  # FROM clause; the first alias is the collection's table
-    join: str  # joined table(s) some properties read; "" when none
-    where: str  # the rows that belong to the collection (a constant condition)
+    table: str  # the collection's table with its alias (what counts read when they skip the join)
     id_sql: str
     id_type: Literal["string", "integer"]
     geom_sql: str
@@ -74,8 +72,15 @@ class Collection:
     properties: tuple[Property, ...]
     temporal: str  # the property `datetime` filters: the one date-time property of the collection
     keywords: tuple[str, ...] = ()
+    join: str = ""  # joined table(s) some properties read; "" when none
+    where: str = "true"  # the rows that belong to the collection (a constant condition)
     # FROM and WHERE of the temporal extent when it can skip the join (default: source and where).
     time_source: str = ""
+
+    @property
+    def source(self) -> str:
+        """The FROM clause: the table and its join."""
+        return f"{self.table} {self.join}" if self.join else self.table
 
     @property
     def queryables(self) -> tuple[Property, ...]:
@@ -144,29 +149,81 @@ _GRIDS = {
 }
 
 
-def _grid(layer: str) -> Collection:
-    title, what = _GRIDS[layer]
+def _cells(
+    cid: str,
+    layer: str,
+    title: str,
+    description: str,
+    properties: tuple[Property, ...],
+    keywords: tuple[str, ...],
+) -> Collection:
+    """A collection of the cells of LAYER, joined to their four-colour map figures."""
     return Collection(
-        id=layer,
+        id=cid,
         title=title,
-        description=f"Cells of the {layer} grid, {what}, with their four-colour risk map: colour, "
-        "computed colour, counts of sources per level and score. Feature id: the cell code.",
-        source="cells c JOIN cell_risk r ON r.cell_id = c.id",
+        description=description,
+        table="cells c",
         join="JOIN cell_risk r ON r.cell_id = c.id",
         where=f"c.layer = '{layer}'",
         id_sql="c.code",
         id_type="string",
         geom_sql="c.geom",
         geometry_types=("MultiPolygon",),
-        properties=_risk_properties("c", _GRID_QUERYABLE),
+        properties=properties,
         temporal="changed_at",
-        keywords=("grid", "four-colour map", layer),
+        keywords=keywords,
         time_source=f"cell_risk r WHERE r.layer = '{layer}'",
+    )
+
+
+def _grid(layer: str) -> Collection:
+    title, what = _GRIDS[layer]
+    return _cells(
+        layer,
+        layer,
+        title,
+        f"Cells of the {layer} grid, {what}, with their four-colour risk map: colour, "
+        "computed colour, counts of sources per level and score. Feature id: the cell code.",
+        _risk_properties("c", _GRID_QUERYABLE),
+        ("grid", "four-colour map", layer),
     )
 
 
 _REGISTRY_GEOMETRIES = ("Point", "Polygon", "MultiPolygon")
 _DISTRICT_NAME = "(SELECT d.name FROM cells d WHERE d.layer = 'district' AND d.code = {a}.district_code)"
+
+
+def _registry(
+    cid: str,
+    table: str,
+    title: str,
+    description: str,
+    properties: tuple[Property, ...],
+    keywords: tuple[str, ...],
+) -> Collection:
+    """A registry collection: TABLE ("name alias") with integer ids, filtered in time by `updated_at`."""
+    alias = table.split()[1]
+    return Collection(
+        id=cid,
+        title=title,
+        description=description,
+        table=table,
+        id_sql=f"{alias}.id",
+        id_type="integer",
+        geom_sql=f"{alias}.geom",
+        geometry_types=_REGISTRY_GEOMETRIES,
+        properties=properties,
+        temporal="updated_at",
+        keywords=keywords,
+    )
+
+
+def _updated_at(alias: str, what: str = "Last change") -> Property:
+    """A registry record's last change: the temporal property `datetime` filters."""
+    return Property(
+        "updated_at", f"{alias}.updated_at", "string", f"{what} (what `datetime` filters)", format="date-time"
+    )
+
 
 COLLECTIONS: dict[str, Collection] = {
     c.id: c
@@ -174,19 +231,13 @@ COLLECTIONS: dict[str, Collection] = {
         _grid("comprehensive"),
         _grid("emergency"),
         _grid("safety"),
-        Collection(
-            id="districts",
-            title="Districts (区)",
-            description="The city's districts (admin layer `district`) with their population, area and "
+        _cells(
+            "districts",
+            "district",
+            "Districts (区)",
+            "The city's districts (admin layer `district`) with their population, area and "
             "four-colour risk figures. Feature id: the district code.",
-            source="cells c JOIN cell_risk r ON r.cell_id = c.id",
-            join="JOIN cell_risk r ON r.cell_id = c.id",
-            where="c.layer = 'district'",
-            id_sql="c.code",
-            id_type="string",
-            geom_sql="c.geom",
-            geometry_types=("MultiPolygon",),
-            properties=(
+            (
                 Property("code", "c.code", "string", "District code (also the feature id)", queryable=True),
                 Property("name", "c.name", "string", "District name", queryable=True),
                 Property("name_en", "c.name_en", "string", "District name in English"),
@@ -196,23 +247,15 @@ COLLECTIONS: dict[str, Collection] = {
                     if p.name not in ("code", "name", "district_code")
                 ),
             ),
-            temporal="changed_at",
-            keywords=("district", "administrative"),
-            time_source="cell_risk r WHERE r.layer = 'district'",
+            ("district", "administrative"),
         ),
-        Collection(
-            id="risk_sources",
-            title="Risk sources (风险源)",
-            description="Every registered risk source with its category, assessment and level (the "
+        _registry(
+            "risk_sources",
+            "risk_sources s",
+            "Risk sources (风险源)",
+            "Every registered risk source with its category, assessment and level (the "
             "override when one is set). Feature id: the source's integer id.",
-            source="risk_sources s",
-            join="",
-            where="true",
-            id_sql="s.id",
-            id_type="integer",
-            geom_sql="s.geom",
-            geometry_types=_REGISTRY_GEOMETRIES,
-            properties=(
+            (
                 Property("code", "s.code", "string", "Registration code", queryable=True),
                 Property("name", "s.name", "string", "Name"),
                 Property(
@@ -237,30 +280,17 @@ COLLECTIONS: dict[str, Collection] = {
                 Property(
                     "version", "s.version", "integer", "Record version (the ETag of /risk-sources/{id})"
                 ),
-                Property(
-                    "updated_at",
-                    "s.updated_at",
-                    "string",
-                    "Last change (what `datetime` filters)",
-                    format="date-time",
-                ),
+                _updated_at("s"),
             ),
-            temporal="updated_at",
-            keywords=("risk source", "registry"),
+            ("risk source", "registry"),
         ),
-        Collection(
-            id="shelters",
-            title="Shelters (应急避难场所)",
-            description="Central, fixed and emergency shelters with areas, capacity and live occupancy. "
+        _registry(
+            "shelters",
+            "shelters s",
+            "Shelters (应急避难场所)",
+            "Central, fixed and emergency shelters with areas, capacity and live occupancy. "
             "Feature id: the shelter's integer id.",
-            source="shelters s",
-            join="",
-            where="true",
-            id_sql="s.id",
-            id_type="integer",
-            geom_sql="s.geom",
-            geometry_types=_REGISTRY_GEOMETRIES,
-            properties=(
+            (
                 Property("code", "s.code", "string", "Registration code", queryable=True),
                 Property("name", "s.name", "string", "Name"),
                 Property("class", "s.class", "string", "Shelter class", enum=SHELTER_CLASSES, queryable=True),
@@ -280,30 +310,17 @@ COLLECTIONS: dict[str, Collection] = {
                 Property("district_name", _DISTRICT_NAME.format(a="s"), "string", "District name"),
                 Property("managing_unit", "s.managing_unit", "string", "Managing unit", queryable=True),
                 Property("version", "s.version", "integer", "Record version (the ETag of /shelters/{id})"),
-                Property(
-                    "updated_at",
-                    "s.updated_at",
-                    "string",
-                    "Last registry change (what `datetime` filters)",
-                    format="date-time",
-                ),
+                _updated_at("s", "Last registry change"),
             ),
-            temporal="updated_at",
-            keywords=("shelter", "registry"),
+            ("shelter", "registry"),
         ),
-        Collection(
-            id="hazard_points",
-            title="Hazard points (隐患点)",
-            description="Geological hazard points, waterlogging points and dangerous buildings with their "
+        _registry(
+            "hazard_points",
+            "hazard_points h",
+            "Hazard points (隐患点)",
+            "Geological hazard points, waterlogging points and dangerous buildings with their "
             "level and remediation status. Feature id: the hazard point's integer id.",
-            source="hazard_points h",
-            join="",
-            where="true",
-            id_sql="h.id",
-            id_type="integer",
-            geom_sql="h.geom",
-            geometry_types=_REGISTRY_GEOMETRIES,
-            properties=(
+            (
                 Property("code", "h.code", "string", "Registration code", queryable=True),
                 Property("name", "h.name", "string", "Name"),
                 Property("kind", "h.kind", "string", "Kind", enum=HAZARD_KINDS, queryable=True),
@@ -329,16 +346,9 @@ COLLECTIONS: dict[str, Collection] = {
                 Property(
                     "version", "h.version", "integer", "Record version (the ETag of /hazard-points/{id})"
                 ),
-                Property(
-                    "updated_at",
-                    "h.updated_at",
-                    "string",
-                    "Last change (what `datetime` filters)",
-                    format="date-time",
-                ),
+                _updated_at("h"),
             ),
-            temporal="updated_at",
-            keywords=("hazard point", "registry"),
+            ("hazard point", "registry"),
         ),
     )
 }
@@ -408,14 +418,12 @@ def items_sql(collection_id: str, shape: Shape) -> str:
     """The one statement that answers an items request of SHAPE (cached: a handful of shapes recur)."""
     c = COLLECTIONS[collection_id]
     conds, joined = _conditions(c, shape)
-    table = c.source.split(" JOIN ")[0]
     return sql("ogc_items").format(
         feature=feature_sql(c),
         order_key=c.id_sql,
         source=c.source,
         where=" AND ".join(conds),
-        count_source=c.source if joined else table,
-        count_where=" AND ".join(conds),
+        count_source=c.source if joined else c.table,
     )
 
 
@@ -436,12 +444,11 @@ def extents_sql(collection_ids: tuple[str, ...]) -> str:
     for cid in collection_ids:
         c = COLLECTIONS[cid]
         t = c.prop(c.temporal)
-        table = c.source.split(" JOIN ")[0]
         times = c.time_source or f"{c.source} WHERE {c.where}"
         parts.append(
             f"SELECT '{c.id}' AS id, ST_XMin(e) AS minx, ST_YMin(e) AS miny, ST_XMax(e) AS maxx,"
             f" ST_YMax(e) AS maxy, tmin, tmax"
-            f" FROM (SELECT ST_Extent({c.geom_sql}) AS e FROM {table} WHERE {c.where}) s,"
+            f" FROM (SELECT ST_Extent({c.geom_sql}) AS e FROM {c.table} WHERE {c.where}) s,"
             f" (SELECT min({t.sql}) AS tmin, max({t.sql}) AS tmax FROM {times}) t"
         )
     return "\nUNION ALL\n".join(parts)

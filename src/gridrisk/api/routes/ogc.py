@@ -20,18 +20,20 @@ import orjson
 from fastapi import APIRouter, Path, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from starlette.datastructures import QueryParams
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse
 
 from gridrisk.api.deps import PoolDep, Reader
+from gridrisk.api.geojson import GEOJSON, raw_json
+from gridrisk.api.responses import OrjsonResponse
 from gridrisk.errors import BadRequest, NotFound
 from gridrisk.models.ogc import (
     CONFORMANCE,
     DEFAULT_LIMIT,
-    GEOJSON,
     MAX_LIMIT,
     MAX_OFFSET,
     OPENAPI_30,
     SCHEMA_JSON,
+    TRS,
     CollectionInfo,
     Collections,
     Conformance,
@@ -60,7 +62,6 @@ router = APIRouter(prefix="/ogc", tags=["OGC API – Features"])
 JSON = "application/json"
 HTML = "text/html"
 CONTENT_CRS = {"Content-Crs": f"<{CRS84}>"}
-TRS = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
 CRS_ALIASES = {CRS84, CRS84.replace("http://", "https://"), "OGC:CRS84", "CRS84"}
 _BASIC = frozenset({"f"})
 _ITEM = frozenset({"f", "crs"})
@@ -185,10 +186,6 @@ def _collection(collection_id: str) -> Collection:
     return c
 
 
-def _json(body: Any, media_type: str = JSON, headers: dict | None = None) -> Response:
-    return Response(orjson.dumps(body, default=str), media_type=media_type, headers=headers)
-
-
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
@@ -227,7 +224,7 @@ async def landing(request: Request, _: Reader):
             for link in links[2:]
         )
         return _page(body["title"], f"<p>{escape(body['description'])}</p><ul>{items}</ul>", links, [])
-    return _json(body)
+    return OrjsonResponse(body)
 
 
 @router.get(
@@ -242,7 +239,7 @@ async def conformance(request: Request, _: Reader):
         items = "".join(f"<li><code>{escape(c)}</code></li>" for c in CONFORMANCE)
         links = _self_links(request, True)
         return _page("Conformance", f"<ul>{items}</ul>", links, [("Conformance", "")])
-    return _json({"conformsTo": CONFORMANCE})
+    return OrjsonResponse({"conformsTo": CONFORMANCE})
 
 
 @router.get(
@@ -256,7 +253,7 @@ async def api(request: Request, _: Reader):
     base = _base(request)
     if _wants_html(request):
         return get_swagger_ui_html(openapi_url=f"{base}/api?f=json", title="gridrisk – OGC API – Features")
-    return _json(openapi_document(base), media_type=OPENAPI_30)
+    return OrjsonResponse(openapi_document(base), media_type=OPENAPI_30)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -315,7 +312,7 @@ async def collections(request: Request, pool: PoolDep, _: Reader):
         "collections": [_collection_body(c, extents.get(c.id), base) for c in COLLECTIONS.values()],
     }
     if not html:
-        return _json(body)
+        return OrjsonResponse(body)
     rows = "".join(
         f'<tr><td><a href="{escape(base)}/collections/{c["id"]}?f=html">{escape(c["id"])}</a></td>'
         f"<td>{escape(c['title'])}</td><td>{escape(c['description'])}</td>"
@@ -343,7 +340,7 @@ async def collection(request: Request, pool: PoolDep, _: Reader, collection_id: 
     extents = await _extents(pool, (c.id,))
     body = _collection_body(c, extents.get(c.id), base)
     if not html:
-        return _json(body)
+        return OrjsonResponse(body)
     queryables = ", ".join(f"<code>{escape(p.name)}</code>" for p in c.queryables)
     content = (
         f"<p>{escape(c.description)}</p><p>Extent: {_bbox_text(body)}</p>"
@@ -373,7 +370,7 @@ async def queryables(request: Request, _: Reader, collection_id: str = Collectio
         return _page(
             f"{c.title}: queryables", _properties_table(c.queryables), links, [*crumbs, ("queryables", "")]
         )
-    return _json(queryables_schema(c, url), media_type=SCHEMA_JSON)
+    return OrjsonResponse(queryables_schema(c, url), media_type=SCHEMA_JSON)
 
 
 @router.get(
@@ -390,7 +387,7 @@ async def schema(request: Request, _: Reader, collection_id: str = CollectionId)
         crumbs = [("Collections", f"{_base(request)}/collections"), (c.id, url.rsplit("/", 1)[0] + "?f=html")]
         links = _self_links(request, True, SCHEMA_JSON)
         return _page(f"{c.title}: schema", _properties_table(c.properties), links, [*crumbs, ("schema", "")])
-    return _json(feature_schema(c, url), media_type=SCHEMA_JSON)
+    return OrjsonResponse(feature_schema(c, url), media_type=SCHEMA_JSON)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -552,7 +549,7 @@ async def items(request: Request, pool: PoolDep, _: Reader, collection_id: str =
         stamp.encode(),
     )
     body = head + orjson.dumps(links) + b',"features":[' + row["features"] + b"]}"
-    return Response(body, media_type=GEOJSON, headers=CONTENT_CRS)
+    return raw_json(body, headers=CONTENT_CRS)
 
 
 @router.get(
@@ -592,7 +589,7 @@ async def item(
         return _item_page(request, c, orjson.loads(row["feature"]), links)
     # The feature text ends with its closing brace: the links go in just before it.
     body = row["feature"].encode()[:-1] + b',"links":' + orjson.dumps(links) + b"}"
-    return Response(body, media_type=GEOJSON, headers=CONTENT_CRS)
+    return raw_json(body, headers=CONTENT_CRS)
 
 
 # ---------------------------------------------------------------------------------------------

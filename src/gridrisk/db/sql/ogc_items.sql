@@ -16,7 +16,7 @@ SELECT CASE
            -- A short page already tells the total (everything after the offset is in it), so
            -- the count below, an InitPlan run only when its value is needed, is skipped.
            WHEN n < %(limit)s AND (n > 0 OR %(offset)s = 0) THEN %(offset)s + n
-           ELSE (SELECT count(*) FROM {count_source} WHERE {count_where})
+           ELSE (SELECT count(*) FROM {count_source} WHERE {where})
        END AS matched,
        n AS returned,
        (SELECT convert_to(coalesce(string_agg(f, ',' ORDER BY k), ''), 'UTF8') FROM page) AS features
