@@ -9,6 +9,14 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
+def not_modified(header: str | None, tag: str) -> bool:
+    """RFC 9110 If-None-Match: weak comparison of the header's tags with TAG, or `*` (then 304)."""
+    if not header:
+        return False
+    tags = [t.strip().removeprefix("W/") for t in header.split(",")]
+    return "*" in tags or tag in tags
+
+
 def parse_if_match(header: str | None, *, required: bool) -> int | None:
     """The version named by If-Match (`"3"`, `W/"3"` or `3`); None when absent and optional."""
     if header is None or not header.strip():

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from gridrisk.api.deps import PoolDep, Reader, SettingsDep
+from gridrisk.api.etags import not_modified
 from gridrisk.api.geojson import raw_json
 from gridrisk.db.sql_files import sql
 from gridrisk.errors import NotFound
@@ -65,14 +66,6 @@ def qr_svg(url: str, plate_code: str) -> bytes:
     out = io.BytesIO()
     qr.save(out, kind="svg", scale=QR_SCALE, border=QR_BORDER, title=f"Address plate {plate_code}", desc=url)
     return out.getvalue()
-
-
-def _etag_matches(if_none_match: str | None, etag: str) -> bool:
-    """RFC 9110 If-None-Match: weak comparison against our one strong tag, or `*`."""
-    if not if_none_match:
-        return False
-    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
-    return "*" in tags or etag in tags
 
 
 @router.get(
@@ -132,6 +125,6 @@ async def plate_qr(
         "ETag": etag,
         "Cache-Control": f"{'public' if settings.public_read else 'private'}, max-age={QR_MAX_AGE_S}",
     }
-    if _etag_matches(if_none_match, etag):
+    if not_modified(if_none_match, etag):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type=SVG, headers=headers)

@@ -14,6 +14,7 @@ import orjson
 from fastapi import APIRouter, Header, Path, Request, Response
 
 from gridrisk.api.deps import Reader
+from gridrisk.api.etags import not_modified
 from gridrisk.db.sql_files import sql
 from gridrisk.errors import NotFound
 from gridrisk.spatial.tile_cache import CachedTile, TileService, content_etag
@@ -46,17 +47,6 @@ def _collection(collection: str) -> TileCollection:
 
 def _cache_control(request: Request) -> str:
     return "no-cache" if request.app.state.settings.public_read else "private, no-cache"
-
-
-def _matches(if_none_match: str | None, etag: str) -> bool:
-    """RFC 9110 weak comparison of If-None-Match against ETAG (`*` matches anything)."""
-    if not if_none_match:
-        return False
-    for candidate in if_none_match.split(","):
-        candidate = candidate.strip()
-        if candidate == "*" or candidate.removeprefix("W/") == etag:
-            return True
-    return False
 
 
 NOT_MODIFIED = {304: {"description": "Not modified: the ETag sent in If-None-Match is still current"}}
@@ -115,7 +105,7 @@ def _tile_response(request: Request, tile: CachedTile, *, hit: bool, if_none_mat
         "Cache-Control": _cache_control(request),
         "X-Tile-Cache": "hit" if hit else "miss",
     }
-    if _matches(if_none_match, tile.etag):
+    if not_modified(if_none_match, tile.etag):
         return Response(status_code=304, headers=headers)
     if not tile.body:
         return Response(status_code=204, headers=headers)
@@ -148,6 +138,6 @@ async def get_tilejson(
     body = orjson.dumps(doc)
     etag = content_etag(body)
     headers = {"ETag": etag, "Cache-Control": _cache_control(request)}
-    if _matches(if_none_match, etag):
+    if not_modified(if_none_match, etag):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type="application/json", headers=headers)

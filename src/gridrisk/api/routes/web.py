@@ -15,6 +15,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, Request, Response
 
+from gridrisk.api.etags import not_modified
 from gridrisk.errors import NotFound
 
 router = APIRouter(tags=["web map"])
@@ -84,7 +85,7 @@ def index_page() -> Asset:
 
 def _send(request: Request, asset: Asset, cache_control: str, extra: dict | None = None) -> Response:
     headers = {"ETag": asset.etag, "Cache-Control": cache_control, **SECURITY, **(extra or {})}
-    if asset.etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
+    if not_modified(request.headers.get("if-none-match"), asset.etag):
         return Response(status_code=304, headers=headers)
     return Response(asset.body, media_type=asset.content_type, headers=headers)
 
