@@ -21,8 +21,8 @@ import shapely
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, save  # noqa: E402
 
+from gridrisk.imports.grid_import import import_layer_file  # noqa: E402
 from gridrisk.settings import Settings  # noqa: E402
-from gridrisk.spatial.grid_import import import_layer_file  # noqa: E402
 
 
 def export(url: str, layer: str, path: Path) -> int:

@@ -23,10 +23,10 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, save  # noqa: E402
 
+from gridrisk.demo.sources import load_comprehensive_cells, points_in_cells  # noqa: E402
+from gridrisk.imports.risk_source_import import import_risk_sources  # noqa: E402
 from gridrisk.models.risk_sources import LEC_C, LEC_E, LEC_L  # noqa: E402
 from gridrisk.settings import Settings  # noqa: E402
-from gridrisk.spatial.demo_sources import load_comprehensive_cells, points_in_cells  # noqa: E402
-from gridrisk.spatial.risk_source_import import import_risk_sources  # noqa: E402
 
 CATEGORIES = (
     "hazardous_chemicals gas construction_site crowded_place special_equipment fireworks dust_explosion "

@@ -123,7 +123,7 @@ def main() -> None:
                 r = httpx.get(f"{base}/risk-map/safety", timeout=60)
                 map_runs.append((time.perf_counter() - t, len(r.content), len(r.json()["features"])))
         with psycopg.connect(url) as conn:
-            from gridrisk.spatial.risk_map import verify
+            from gridrisk.services.risk_map import verify
 
             problems = len(verify(conn))
         result = {

@@ -23,9 +23,9 @@ from common import ensure_tool, machine, save, server, wrk  # noqa: E402
 
 from gridrisk.api_keys import create_key  # noqa: E402
 from gridrisk.db.sql_files import sql  # noqa: E402
+from gridrisk.demo.shelters import build_demo_shelters  # noqa: E402
+from gridrisk.services.shelters import coverage  # noqa: E402
 from gridrisk.settings import Settings  # noqa: E402
-from gridrisk.spatial.demo_shelters import build_demo_shelters  # noqa: E402
-from gridrisk.spatial.shelters import coverage  # noqa: E402
 
 SCRATCH = "gridrisk_bench_shelters"
 N_POINTS = 20_000

@@ -34,8 +34,8 @@ from gridrisk.api_keys import create_key
 from gridrisk.db import migrate
 from gridrisk.db.sql_files import sql
 from gridrisk.models.warnings import WarningIn, spec_from_json
+from gridrisk.services.warning_targeting import apply_warning, cancel_warning, resolve_area
 from gridrisk.settings import Settings
-from gridrisk.spatial.warning_targeting import apply_warning, cancel_warning, resolve_area
 
 JIANGNING = "320115"
 PREFIX = "BENCH-WARN-"

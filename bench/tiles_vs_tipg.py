@@ -37,7 +37,7 @@ import psycopg
 from common import ROOT, _ms, ensure_tool, machine, save, server, wrk
 
 from gridrisk.settings import Settings
-from gridrisk.spatial.tiles import tile_range
+from gridrisk.tiles.mvt import tile_range
 
 TIPG_VENV = ROOT / "bench" / ".venv-tipg"
 SCHEMA = "bench_tipg"

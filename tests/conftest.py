@@ -68,7 +68,7 @@ def _build_template(name: str, build) -> str:
 @pytest.fixture(scope="session")
 def template_base() -> Iterator[str]:
     """Migrated database with Nanjing's 11 districts (converted to WGS 84)."""
-    from gridrisk.spatial.districts import load_districts
+    from gridrisk.services.districts import load_districts
 
     name = _build_template("base", lambda conn: load_districts(conn))
     yield name
@@ -81,8 +81,8 @@ CITY_DISTRICTS = ["320102", "320104"]
 @pytest.fixture(scope="session")
 def template_city() -> Iterator[str]:
     """A small demo city: two old-city districts (玄武, 秦淮) and their three grids at 3% of the counts."""
-    from gridrisk.spatial.demo import build_demo
-    from gridrisk.spatial.districts import load_districts
+    from gridrisk.demo.build import build_demo
+    from gridrisk.services.districts import load_districts
 
     def build(conn):
         load_districts(conn, codes=CITY_DISTRICTS)

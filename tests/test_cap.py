@@ -22,7 +22,7 @@ from test_warnings import (
     seed_targets,
 )
 
-from gridrisk.spatial.cap import CapError, circle_ring, hazard_of, parse_cap, polygon_ring
+from gridrisk.imports.cap import CapError, circle_ring, hazard_of, parse_cap, polygon_ring
 
 NS = "urn:oasis:names:tc:emergency:cap:1.2"
 # The AREA polygon of test_warnings as CAP writes it: latitude first.

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import shapely
 
-from gridrisk.spatial.demo_city import (
+from gridrisk.demo.city import (
     DEFAULT_COUNTS,
     METRIC_CRS,
     allocate_cells,

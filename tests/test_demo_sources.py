@@ -7,7 +7,7 @@ import re
 import psycopg
 import shapely
 
-from gridrisk.spatial.demo_sources import build_demo_sources, generate_demo_records
+from gridrisk.demo.sources import build_demo_sources, generate_demo_records
 
 COUNT = 2_000
 

@@ -15,9 +15,9 @@ from conftest import assert_problem, bearer
 from live import live_server
 from psycopg_pool import AsyncConnectionPool
 
-from gridrisk import live_events
 from gridrisk.api.routes import events as events_route
-from gridrisk.live_events import EventHub, prune_events
+from gridrisk.events import hub as live_events
+from gridrisk.events.hub import EventHub, prune_events
 
 GRID_AND_DISTRICT = {"district", "comprehensive", "emergency", "safety"}
 

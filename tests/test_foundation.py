@@ -90,7 +90,7 @@ def test_districts_are_shifted_from_gcj02_by_the_expected_offset(db_url):
     """Stored outlines sit a few hundred metres south-west of the GCJ-02 file, as GCJ-02 demands."""
     import geopandas as gpd
 
-    from gridrisk.spatial.districts import default_districts_path
+    from gridrisk.services.districts import default_districts_path
 
     raw = gpd.read_file(default_districts_path()).set_index("code")
     with psycopg.connect(db_url) as conn:

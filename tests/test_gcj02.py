@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import shapely
 
-from gridrisk.spatial.gcj02 import gcj02_to_wgs84, geometry_gcj02_to_wgs84, wgs84_to_gcj02
+from gridrisk.geometry.gcj02 import gcj02_to_wgs84, geometry_gcj02_to_wgs84, wgs84_to_gcj02
 
 # (wgs lon, wgs lat, gcj lon, gcj lat) — the test vectors published with eviltransform and
 # wandergis/coordtransform, computed by the reference implementations.

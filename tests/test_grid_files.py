@@ -17,7 +17,7 @@ from pyproj import Transformer
 from shapely.affinity import translate
 from shapely.geometry import GeometryCollection, LineString, Point, Polygon
 
-from gridrisk.spatial.grid_files import (
+from gridrisk.imports.grid_files import (
     GridFileError,
     Tolerances,
     read_layer_file,

@@ -8,7 +8,7 @@ import pytest
 import shapely
 from conftest import assert_problem
 
-from gridrisk.spatial.layers import GRID_LAYERS
+from gridrisk.services.layers import GRID_LAYERS
 
 
 def _layer_geoms(url: str, layer: str) -> tuple[list[str], np.ndarray]:

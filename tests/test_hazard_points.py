@@ -14,9 +14,9 @@ import shapely
 from conftest import assert_problem, bearer
 from live import live_server
 
+from gridrisk.demo.hazards import build_demo_hazards, generate_demo_hazards
 from gridrisk.models.hazard_points import KINDS, LEVELS, STATUSES, TRANSITIONS
-from gridrisk.spatial.demo_hazards import build_demo_hazards, generate_demo_hazards
-from gridrisk.spatial.risk_map import verify
+from gridrisk.services.risk_map import verify
 
 LAYERS = ("comprehensive", "emergency", "safety", "district")
 # A path from `identified` to each status through valid transitions.

@@ -22,9 +22,9 @@ from openapi_spec_validator import validate as validate_openapi
 from owslib.ogcapi.features import Features
 from shapely.geometry import shape
 
-from gridrisk.spatial.demo_hazards import build_demo_hazards
-from gridrisk.spatial.demo_shelters import build_demo_shelters
-from gridrisk.spatial.demo_sources import build_demo_sources
+from gridrisk.demo.hazards import build_demo_hazards
+from gridrisk.demo.shelters import build_demo_shelters
+from gridrisk.demo.sources import build_demo_sources
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 COLLECTIONS = [

@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 from pyproj import Transformer
 
 from gridrisk.api.routes import risk_source_import
+from gridrisk.imports.risk_source_import import import_risk_sources
 from gridrisk.main import create_app
 from gridrisk.settings import Settings
-from gridrisk.spatial.risk_source_import import import_risk_sources
 
 RANK = {"blue": 0, "yellow": 1, "orange": 2, "red": 3}
 HEADER = ["code", "name", "category", "lon", "lat", "wkt", "address", "plate_code", "enterprise",

@@ -13,7 +13,7 @@ import shapely
 from conftest import assert_problem, bearer
 from live import live_server
 
-from gridrisk.spatial.risk_map import verify
+from gridrisk.services.risk_map import verify
 
 LAYERS = ("comprehensive", "emergency", "safety", "district")
 

@@ -19,8 +19,8 @@ from live import live_server
 from pyproj import Geod, Transformer
 
 from gridrisk.db.sql_files import sql
-from gridrisk.spatial.demo_shelters import build_demo_shelters, generate_demo_shelters
-from gridrisk.spatial.shelters import coverage
+from gridrisk.demo.shelters import build_demo_shelters, generate_demo_shelters
+from gridrisk.services.shelters import coverage
 
 GEOD = Geod(ellps="WGS84")
 TO_4549 = Transformer.from_crs(4326, 4549, always_xy=True)

@@ -14,8 +14,8 @@ from live import live_server
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from gridrisk.spatial.tile_cache import CachedTile, ChangeFeed, TileCache, TileService, changes_of
-from gridrisk.spatial.tiles import (
+from gridrisk.tiles.cache import CachedTile, ChangeFeed, TileCache, TileService, changes_of
+from gridrisk.tiles.mvt import (
     BUFFER_FRACTION,
     COLLECTIONS,
     lonlat_to_tile_fraction,

@@ -216,7 +216,7 @@ def load_districts_cmd(
     only: Annotated[list[str] | None, typer.Option(help="Load only these district codes")] = None,
 ) -> None:
     """Load the district outlines (converting GCJ-02 to WGS 84) as the `district` layer."""
-    from gridrisk.spatial.districts import load_districts
+    from gridrisk.services.districts import load_districts
 
     with _connect(Settings()) as conn, _progress() as progress:
         result = load_districts(conn, path, source_is_gcj02=not wgs84, progress=progress, codes=only)
@@ -235,7 +235,7 @@ def grids_import(
     allow_gaps: Annotated[bool, typer.Option(help="Accept a grid that covers only part of the city")] = False,
 ) -> None:
     """Validate a layer file and, when it has no errors, replace the layer atomically."""
-    from gridrisk.spatial.grid_import import import_layer_file, print_report
+    from gridrisk.imports.grid_import import import_layer_file, print_report
 
     if not file.exists():
         raise _fail(f"no file {file}")
@@ -267,7 +267,7 @@ def demo_build(
     ] = 1.0,
 ) -> None:
     """Build the demo Nanjing: districts and the three grids at real counts, with workers."""
-    from gridrisk.spatial.demo import build_demo
+    from gridrisk.demo.build import build_demo
 
     with _connect(Settings()) as conn, _progress() as progress:
         summary = build_demo(
@@ -280,7 +280,7 @@ def demo_build(
 @demo_app.command("ensure")
 def demo_ensure(seed: Annotated[int, typer.Option(help="Seed for a first build")] = 42) -> None:
     """Build whatever part of the demo city is missing (districts, grids, registries); idempotent."""
-    from gridrisk.spatial.demo import ensure_demo
+    from gridrisk.demo.build import ensure_demo
 
     with _connect(Settings()) as conn, _progress() as progress:
         for line in ensure_demo(conn, seed=seed, progress=progress):
@@ -290,7 +290,7 @@ def demo_ensure(seed: Annotated[int, typer.Option(help="Seed for a first build")
 @riskmap_app.command("recompute")
 def riskmap_recompute() -> None:
     """Reassign every risk item to every layer's cells and recolour the whole map from scratch."""
-    from gridrisk.spatial.risk_map import recompute_all
+    from gridrisk.services.risk_map import recompute_all
 
     with _connect(Settings()) as conn, _progress() as progress:
         result = recompute_all(conn, progress=progress)
@@ -303,7 +303,7 @@ def riskmap_recompute() -> None:
 @riskmap_app.command("verify")
 def riskmap_verify() -> None:
     """Compare the maintained map with a from-scratch recompute; exit 1 on any difference."""
-    from gridrisk.spatial.risk_map import verify
+    from gridrisk.services.risk_map import verify
 
     with _connect(Settings()) as conn:
         problems = verify(conn)
@@ -320,7 +320,7 @@ def riskmap_verify() -> None:
 @events_app.command("prune")
 def events_prune(keep_days: Annotated[float, typer.Option(help="Keep events newer than this")] = 7) -> None:
     """Delete live events older than KEEP_DAYS (clients resuming from before get a replay_gap notice)."""
-    from gridrisk.live_events import prune_events
+    from gridrisk.events.hub import prune_events
 
     with _connect(Settings()) as conn:
         n = prune_events(conn, keep_days)
@@ -333,7 +333,7 @@ def shelters_coverage(
     top: Annotated[int, typer.Option(help="How many of the worst cells to list", min=0)] = 20,
 ) -> None:
     """Shelter coverage of a grid: city and district totals, then the cells with the largest shortfall."""
-    from gridrisk.spatial.shelters import coverage, print_coverage
+    from gridrisk.services.shelters import coverage, print_coverage
 
     with _connect(Settings()) as conn:
         try:
@@ -350,8 +350,8 @@ def shelters_import(
     actor: Annotated[str, typer.Option(help="Recorded as the author of the changes")] = "cli",
 ) -> None:
     """Upsert shelters by code from a CSV or GeoJSON file: all rows or none, with a row report."""
-    from gridrisk.spatial.bulk_import import ImportFormatError, iter_error_lines
-    from gridrisk.spatial.shelters import import_shelters
+    from gridrisk.imports.bulk_import import ImportFormatError, iter_error_lines
+    from gridrisk.services.shelters import import_shelters
 
     with _connect(Settings()) as conn, _progress() as progress:
         try:
@@ -376,8 +376,8 @@ def risk_sources_import(
     actor: Annotated[str, typer.Option(help="Recorded as created_by / updated_by")] = "cli",
 ) -> None:
     """Upsert risk sources by code from a file: every row or none; the map is current at commit."""
-    from gridrisk.spatial.bulk_import import ImportFormatError, iter_error_lines
-    from gridrisk.spatial.risk_source_import import import_risk_sources
+    from gridrisk.imports.bulk_import import ImportFormatError, iter_error_lines
+    from gridrisk.imports.risk_source_import import import_risk_sources
 
     if not file.exists():
         raise _fail(f"no file {file}")

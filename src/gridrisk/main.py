@@ -19,7 +19,6 @@ from gridrisk.api.routes import (
     hazard_points,
     health,
     layers,
-    ogc,
     plates,
     risk_map,
     risk_sources,
@@ -31,7 +30,8 @@ from gridrisk.api.routes import (
 )
 from gridrisk.db.pool import make_pool, open_pool
 from gridrisk.errors import COMMON_RESPONSES, install_error_handlers
-from gridrisk.live_events import close_hub
+from gridrisk.events.hub import close_hub
+from gridrisk.ogc import routes as ogc
 from gridrisk.settings import Settings
 
 log = logging.getLogger("gridrisk")

@@ -15,7 +15,7 @@ from fastapi.responses import StreamingResponse
 
 from gridrisk.api.deps import PoolDep, Reader, SettingsDep
 from gridrisk.errors import InvalidInput, ServiceUnavailable
-from gridrisk.live_events import GAP_MAX_WAIT_S, QUEUE_SIZE, Event, EventHub, Subscription, hub_for
+from gridrisk.events.hub import GAP_MAX_WAIT_S, QUEUE_SIZE, Event, EventHub, Subscription, hub_for
 
 router = APIRouter(tags=["events"])
 log = logging.getLogger("gridrisk.events")

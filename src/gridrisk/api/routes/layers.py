@@ -138,7 +138,7 @@ async def import_layer(
     repair: Annotated[bool, Form(description="Repair invalid geometries instead of rejecting them")] = False,
     allow_gaps: Annotated[bool, Form(description="Accept a grid covering only part of the city")] = False,
 ):
-    from gridrisk.spatial.grid_import import import_layer_file
+    from gridrisk.imports.grid_import import import_layer_file
 
     async with pool.connection() as conn:
         await _layer_or_404(conn, layer)

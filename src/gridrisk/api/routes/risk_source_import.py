@@ -11,8 +11,8 @@ from starlette.concurrency import run_in_threadpool
 from gridrisk.api.deps import SettingsDep, Writer
 from gridrisk.api.responses import OrjsonResponse
 from gridrisk.errors import InvalidInput, UnsupportedMediaType
-from gridrisk.spatial.bulk_import import ImportFormatError, ImportResult, detect_format
-from gridrisk.spatial.risk_source_import import import_risk_sources
+from gridrisk.imports.bulk_import import ImportFormatError, ImportResult, detect_format
+from gridrisk.imports.risk_source_import import import_risk_sources
 
 router = APIRouter(tags=["risk sources"])
 

@@ -25,6 +25,7 @@ from gridrisk.api.registry import check_district, check_inside_city, district_of
 from gridrisk.api.responses import OrjsonResponse
 from gridrisk.db.sql_files import sql
 from gridrisk.errors import Conflict, InvalidInput, NotFound, UnsupportedMediaType
+from gridrisk.imports.bulk_import import ImportFormatError, ImportResult, detect_format
 from gridrisk.models.shelters import (
     MAX_DELTA,
     RECEIVING,
@@ -40,8 +41,7 @@ from gridrisk.models.shelters import (
     default_capacity,
     figure_errors,
 )
-from gridrisk.spatial.bulk_import import ImportFormatError, ImportResult, detect_format
-from gridrisk.spatial.shelters import (
+from gridrisk.services.shelters import (
     NO_JIT,
     coverage_sql,
     import_shelters,

@@ -1,6 +1,6 @@
 """Vector tiles: /tiles/{collection}/{z}/{x}/{y}.mvt (MVT from ST_AsMVT) and TileJSON 3.0.0.
 
-Tiles come from a per-worker cache that is never stale (see spatial/tile_cache.py): every request
+Tiles come from a per-worker cache that is never stale (see tiles/cache.py): every request
 first applies the outbox events committed before it, so a tile over a changed cell or feature is
 rendered afresh. Clients revalidate (`Cache-Control: no-cache`) with the content ETag and get 304
 while nothing in the tile changed.
@@ -17,8 +17,8 @@ from gridrisk.api.deps import Reader
 from gridrisk.api.etags import not_modified
 from gridrisk.db.sql_files import sql
 from gridrisk.errors import NotFound
-from gridrisk.spatial.tile_cache import CachedTile, TileService, content_etag
-from gridrisk.spatial.tiles import COLLECTIONS, MAX_ZOOM, TileCollection, tile_exists, tilejson
+from gridrisk.tiles.cache import CachedTile, TileService, content_etag
+from gridrisk.tiles.mvt import COLLECTIONS, MAX_ZOOM, TileCollection, tile_exists, tilejson
 
 router = APIRouter(tags=["tiles"])
 

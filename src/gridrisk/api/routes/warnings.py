@@ -1,7 +1,7 @@
 """Targeted warnings (靶向预警): post (JSON or CAP 1.2), update by re-posting, cancel, read, rules.
 
 A posted warning becomes one work order per exposed target in its area, assigned to the workers of
-the comprehensive cell that holds the target, in the same transaction (spatial/warning_targeting.py).
+the comprehensive cell that holds the target, in the same transaction (services/warning_targeting.py).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from gridrisk.api.responses import OrjsonResponse
 from gridrisk.db.sql_files import sql
 from gridrisk.db.tables import HAZARD_KINDS
 from gridrisk.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, UnsupportedMediaType
+from gridrisk.imports.cap import CapError, parse_cap
 from gridrisk.models.warnings import (
     ACTION_TEXT,
     HAZARD_TYPES,
@@ -37,8 +38,7 @@ from gridrisk.models.warnings import (
     WarningSummary,
     spec_from_json,
 )
-from gridrisk.spatial.cap import CapError, parse_cap
-from gridrisk.spatial.warning_targeting import (
+from gridrisk.services.warning_targeting import (
     Outcome,
     WarningConflict,
     WarningInputError,

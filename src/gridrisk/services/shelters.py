@@ -31,13 +31,13 @@ from shapely.errors import GEOSException
 from shapely.geometry import mapping, shape
 
 from gridrisk.db.sql_files import sql
-from gridrisk.models.shelters import ShelterCreate, figure_errors
-from gridrisk.spatial.bulk_import import (
+from gridrisk.imports.bulk_import import (
     ImportResult,
     RowError,
     detect_format,
 )
-from gridrisk.spatial.bulk_import import rejected as _rejected
+from gridrisk.imports.bulk_import import rejected as _rejected
+from gridrisk.models.shelters import ShelterCreate, figure_errors
 
 Progress = Callable[[str, int, int], None]
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import geopandas as gpd
 import psycopg
 
-from gridrisk.spatial.gcj02 import geometry_gcj02_to_wgs84
-from gridrisk.spatial.layers import LayerWriteResult, Progress, write_layer
+from gridrisk.geometry.gcj02 import geometry_gcj02_to_wgs84
+from gridrisk.services.layers import LayerWriteResult, Progress, write_layer
 
 
 def default_districts_path() -> Path:

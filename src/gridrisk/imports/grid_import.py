@@ -11,8 +11,8 @@ import orjson
 import psycopg
 import shapely
 
-from gridrisk.spatial.grid_files import GridFileError, Tolerances, read_layer_file, validate_cells
-from gridrisk.spatial.layers import Progress, write_layer
+from gridrisk.imports.grid_files import GridFileError, Tolerances, read_layer_file, validate_cells
+from gridrisk.services.layers import Progress, write_layer
 
 
 @dataclass

@@ -26,7 +26,7 @@ from defusedxml.ElementTree import fromstring
 from pyproj import Geod
 
 from gridrisk.models.warnings import HAZARD_TYPES, AreaSpec, WarningSpec
-from gridrisk.spatial.warning_targeting import WarningInputError
+from gridrisk.services.warning_targeting import WarningInputError
 
 NAMESPACES = ("urn:oasis:names:tc:emergency:cap:1.2", "urn:oasis:names:tc:emergency:cap:1.1")
 SEVERITY_LEVELS = {"Extreme": "red", "Severe": "orange", "Moderate": "yellow", "Minor": "blue"}

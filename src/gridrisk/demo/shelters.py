@@ -27,13 +27,13 @@ import shapely
 from shapely import affinity
 
 from gridrisk.db.sql_files import sql
-from gridrisk.spatial.demo_sources import (
+from gridrisk.demo.sources import (
     M_PER_DEG_LAT,
     M_PER_DEG_LON_EQ,
     load_comprehensive_cells,
     points_in_cells,
 )
-from gridrisk.spatial.layers import Progress
+from gridrisk.services.layers import Progress
 
 # SPEC.md "The domain": Nanjing's figures, and the population they are for.
 CITY_POPULATION = 9_310_000

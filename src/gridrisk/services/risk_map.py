@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import psycopg
 
 from gridrisk.db.sql_files import sql
-from gridrisk.spatial.layers import Progress
+from gridrisk.services.layers import Progress
 
 
 @dataclass

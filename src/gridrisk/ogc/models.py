@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gridrisk import __version__
 from gridrisk.api.geojson import GEOJSON
-from gridrisk.spatial.ogc_collections import COLLECTIONS, CRS84, Collection
+from gridrisk.ogc.collections import COLLECTIONS, CRS84, Collection
 
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",

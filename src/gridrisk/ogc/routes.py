@@ -26,7 +26,21 @@ from gridrisk.api.deps import PoolDep, Reader
 from gridrisk.api.geojson import GEOJSON, raw_json
 from gridrisk.api.responses import OrjsonResponse
 from gridrisk.errors import BadRequest, NotFound
-from gridrisk.models.ogc import (
+from gridrisk.ogc.collections import (
+    COLLECTIONS,
+    CRS84,
+    Collection,
+    Shape,
+    TimeFilter,
+    extents_sql,
+    feature_schema,
+    item_sql,
+    items_sql,
+    params_for,
+    parse_datetime,
+    queryables_schema,
+)
+from gridrisk.ogc.models import (
     CONFORMANCE,
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -41,20 +55,6 @@ from gridrisk.models.ogc import (
     FeatureCollection,
     LandingPage,
     openapi_document,
-)
-from gridrisk.spatial.ogc_collections import (
-    COLLECTIONS,
-    CRS84,
-    Collection,
-    Shape,
-    TimeFilter,
-    extents_sql,
-    feature_schema,
-    item_sql,
-    items_sql,
-    params_for,
-    parse_datetime,
-    queryables_schema,
 )
 
 router = APIRouter(prefix="/ogc", tags=["OGC API – Features"])

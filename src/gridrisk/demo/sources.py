@@ -23,8 +23,8 @@ import numpy as np
 import psycopg
 import shapely
 
+from gridrisk.imports.risk_source_import import Progress, SourceRecord, import_records
 from gridrisk.models.risk_sources import LEC_C, LEC_E, LEC_L
-from gridrisk.spatial.risk_source_import import Progress, SourceRecord, import_records
 
 M_PER_DEG_LAT = 110_540.0
 M_PER_DEG_LON_EQ = 111_320.0

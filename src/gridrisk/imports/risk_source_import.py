@@ -28,13 +28,13 @@ from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 from shapely.geometry import shape
 
-from gridrisk.models.risk_sources import LEC_C, LEC_E, LEC_L
-from gridrisk.spatial.bulk_import import (
+from gridrisk.imports.bulk_import import (
     ImportResult,
     RowError,
     detect_format,
 )
-from gridrisk.spatial.bulk_import import rejected as _rejected
+from gridrisk.imports.bulk_import import rejected as _rejected
+from gridrisk.models.risk_sources import LEC_C, LEC_E, LEC_L
 
 Progress = Callable[[str, int, int], None]
 

@@ -6,12 +6,12 @@ import geopandas as gpd
 import psycopg
 import shapely
 
-from gridrisk.spatial.demo_city import build_demo_grids
-from gridrisk.spatial.demo_hazards import build_demo_hazards
-from gridrisk.spatial.demo_shelters import build_demo_shelters
-from gridrisk.spatial.demo_sources import build_demo_sources
-from gridrisk.spatial.districts import load_districts
-from gridrisk.spatial.layers import GRID_LAYERS, Progress, write_layer
+from gridrisk.demo.city import build_demo_grids
+from gridrisk.demo.hazards import build_demo_hazards
+from gridrisk.demo.shelters import build_demo_shelters
+from gridrisk.demo.sources import build_demo_sources
+from gridrisk.services.districts import load_districts
+from gridrisk.services.layers import GRID_LAYERS, Progress, write_layer
 
 # Nanjing's real cell counts (SPEC.md, "The domain").
 REAL_COUNTS = {"comprehensive": 12_000, "emergency": 1_780, "safety": 22_000}

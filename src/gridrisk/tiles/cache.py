@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gridrisk.db.sql_files import sql
-from gridrisk.spatial.tiles import (
+from gridrisk.tiles.mvt import (
     ADMIN_LAYERS,
     COLLECTIONS,
     GRID_COLLECTIONS,

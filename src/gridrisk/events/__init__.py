@@ -1,0 +1,1 @@
+"""The events outbox: live event hub for SSE clients and the outbox reader."""

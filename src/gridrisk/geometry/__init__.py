@@ -1,0 +1,1 @@
+"""Pure geometry: coordinate conversions with no database and no web framework."""

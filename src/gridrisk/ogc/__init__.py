@@ -1,0 +1,1 @@
+"""OGC API - Features: its collections, models, OpenAPI document, HTML views and routes."""

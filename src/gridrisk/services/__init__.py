@@ -1,0 +1,1 @@
+"""Domain services over the database (layers, districts, risk map, shelters, warnings); no FastAPI."""

@@ -1,1 +1,0 @@
-"""Spatial logic (lookup, overlay, risk map, coverage, targeting); free of FastAPI so the CLI reuses it."""

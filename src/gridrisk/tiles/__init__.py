@@ -1,0 +1,1 @@
+"""Vector tiles: the tile collections, Web Mercator tile maths and the per-worker tile cache."""
