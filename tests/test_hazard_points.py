@@ -15,8 +15,11 @@ from conftest import assert_problem, bearer
 from live import live_server
 
 from gridrisk.demo.hazards import build_demo_hazards, generate_demo_hazards
-from gridrisk.models.hazard_points import KINDS, LEVELS, STATUSES, TRANSITIONS
+from gridrisk.models.hazard_points import TRANSITIONS
 from gridrisk.services.risk_map import verify
+from gridrisk.vocabulary import HAZARD_KINDS as KINDS
+from gridrisk.vocabulary import HAZARD_STATUSES as STATUSES
+from gridrisk.vocabulary import LEVELS
 
 LAYERS = ("comprehensive", "emergency", "safety", "district")
 # A path from `identified` to each status through valid transitions.

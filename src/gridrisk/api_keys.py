@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from gridrisk.db.tables import ROLES
+from gridrisk.vocabulary import ROLES
 
 KEY_PREFIX = "grk"
 

@@ -21,6 +21,24 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from gridrisk.vocabulary import (
+    ACTIONS,
+    CANCEL_CAUSES,
+    HAZARD_KINDS,
+    HAZARD_STATUSES,
+    HAZARD_TYPES,
+    LAYER_KINDS,
+    LEVELS,
+    METHODS,
+    ORDER_ACTIONS,
+    ORDER_STATUSES,
+    ROLES,
+    SHELTER_STATUSES,
+    SOURCE_STATUSES,
+    TARGET_TYPES,
+    WARNING_STATUSES,
+)
+
 # Constraint names are stable and meaningful: errors.py may report them to clients.
 metadata = MetaData(
     naming_convention={
@@ -32,8 +50,6 @@ metadata = MetaData(
     }
 )
 
-ROLES = ("admin", "operator", "worker", "viewer")
-LAYER_KINDS = ("grid", "admin")
 
 api_keys = Table(
     "api_keys",
@@ -178,9 +194,6 @@ layer_imports = Table(
 # ---------------------------------------------------------------------------------------------
 # Risk sources and the four-colour map (migration 0002).
 
-LEVELS = ("red", "orange", "yellow", "blue")
-METHODS = ("LEC", "LS", "direct")
-SOURCE_STATUSES = ("active", "suspended", "closed")
 
 risk_categories = Table(
     "risk_categories",
@@ -351,18 +364,6 @@ events = Table(
 # ---------------------------------------------------------------------------------------------
 # Shelters and hazard points (migration 0003).
 
-SHELTER_CLASSES = ("central", "fixed", "emergency")
-SHELTER_STATUSES = ("standby", "open", "full", "closed")
-HAZARD_KINDS = (
-    "landslide",
-    "collapse",
-    "debris_flow",
-    "ground_subsidence",
-    "waterlogging",
-    "dangerous_building",
-    "other",
-)
-HAZARD_STATUSES = ("identified", "monitoring", "remediating", "remediated", "closed")
 
 # Planning figures per shelter class (SPEC.md "Shelters"); configurable, so kept as data.
 shelter_classes = Table(
@@ -491,29 +492,6 @@ hazard_cells = Table(
 # ---------------------------------------------------------------------------------------------
 # Targeted warnings and work orders (migration 0006).
 
-HAZARD_TYPES = (
-    "rainstorm",
-    "typhoon",
-    "gale",
-    "thunderstorm",
-    "heat",
-    "cold_wave",
-    "snow",
-    "fog",
-    "hail",
-    "flood",
-    "geological",
-    "earthquake",
-    "other",
-)
-WARNING_STATUSES = ("active", "cancelled")
-TARGET_TYPES = ("risk_source", "hazard_point")
-# Ordered from weakest to strongest; `none` means "no order at this level" in a rule.
-ACTIONS = ("none", "notify", "notify_patrol", "patrol_prepare_evacuation", "evacuate")
-ORDER_ACTIONS = ACTIONS[1:]
-ORDER_STATUSES = ("open", "acknowledged", "in_progress", "done", "cancelled")
-# Why an order was cancelled: only `manual` cancellations survive a re-post of the warning.
-CANCEL_CAUSES = ("not_targeted", "warning_cancelled", "manual")
 
 # Which kinds of target each hazard exposes, and the action each warning level demands of them.
 warning_rules = Table(

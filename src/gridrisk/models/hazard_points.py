@@ -8,15 +8,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gridrisk.models.geojson import GeometryIn
-
-Kind = Literal[
-    "landslide", "collapse", "debris_flow", "ground_subsidence", "waterlogging", "dangerous_building", "other"
-]
-KINDS: tuple[str, ...] = Kind.__args__
-Level = Literal["red", "orange", "yellow", "blue"]
-LEVELS: tuple[str, ...] = Level.__args__
-Status = Literal["identified", "monitoring", "remediating", "remediated", "closed"]
-STATUSES: tuple[str, ...] = Status.__args__
+from gridrisk.vocabulary import LEVELS as LEVELS
+from gridrisk.vocabulary import Colour as Level
+from gridrisk.vocabulary import HazardKind as Kind
+from gridrisk.vocabulary import HazardStatus as Status
 
 # The lifecycle. Forward: identified → monitoring → remediating → remediated; works may also start
 # straight from identified, and a stalled remediation falls back to monitoring. `closed` (written
@@ -31,8 +26,6 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "closed": ("identified",),
 }
 REOPEN_FROM = ("remediated", "closed")
-# Statuses in which a point still counts on the four-colour map (the view cell_risk_items).
-ON_MAP = ("identified", "monitoring", "remediating")
 
 PROPERTY_VALUE_DOC = "Property under threat, in 10,000 yuan (万元)"
 

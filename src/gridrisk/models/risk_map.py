@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Colour = Literal["red", "orange", "yellow", "blue"]
+from gridrisk.vocabulary import Colour
 
 
 class CellRiskPublic(BaseModel):

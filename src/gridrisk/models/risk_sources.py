@@ -8,14 +8,11 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from gridrisk.models.geojson import GeometryIn
-
-Level = Literal["red", "orange", "yellow", "blue"]
-Status = Literal["active", "suspended", "closed"]
-
-# SPEC.md: the value sets of the two national methods.
-LEC_L = (10, 6, 3, 1, 0.5, 0.2, 0.1)
-LEC_E = (10, 6, 3, 2, 1, 0.5)
-LEC_C = (100, 40, 15, 7, 3, 1)
+from gridrisk.vocabulary import LEC_C as LEC_C
+from gridrisk.vocabulary import LEC_E as LEC_E
+from gridrisk.vocabulary import LEC_L as LEC_L
+from gridrisk.vocabulary import Colour as Level
+from gridrisk.vocabulary import SourceStatus as Status
 
 
 class LecAssessment(BaseModel):

@@ -9,13 +9,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gridrisk.models.geojson import GeometryIn
+from gridrisk.vocabulary import RECEIVING as RECEIVING
+from gridrisk.vocabulary import SettableShelterStatus as SettableStatus
+from gridrisk.vocabulary import ShelterStatus as Status
 
-Status = Literal["standby", "open", "full", "closed"]
-STATUSES: tuple[str, ...] = Status.__args__
-# `full` is not set by hand: it follows occupancy (it is `open` with no free place).
-SettableStatus = Literal["standby", "open", "closed"]
-# Statuses in which people may be checked in or out.
-RECEIVING = ("open", "full")
 MAX_DELTA = 100_000
 
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]

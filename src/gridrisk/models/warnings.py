@@ -8,33 +8,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from gridrisk.db.tables import ACTIONS as _ACTIONS
-from gridrisk.db.tables import HAZARD_TYPES as _HAZARD_TYPES
 from gridrisk.models.geojson import _positions
+from gridrisk.vocabulary import HAZARD_TYPES as HAZARD_TYPES
+from gridrisk.vocabulary import Action, HazardType, TargetType
+from gridrisk.vocabulary import WarningStatus as WarningStatus
 
-HazardType = Literal[
-    "rainstorm",
-    "typhoon",
-    "gale",
-    "thunderstorm",
-    "heat",
-    "cold_wave",
-    "snow",
-    "fog",
-    "hail",
-    "flood",
-    "geological",
-    "earthquake",
-    "other",
-]
-HAZARD_TYPES: tuple[str, ...] = HazardType.__args__
-assert HAZARD_TYPES == _HAZARD_TYPES
+# Warning levels, weakest first (blue → red), as they escalate.
 Level = Literal["blue", "yellow", "orange", "red"]
-LEVELS: tuple[str, ...] = Level.__args__
-Action = Literal["none", "notify", "notify_patrol", "patrol_prepare_evacuation", "evacuate"]
-assert Action.__args__ == _ACTIONS
-TargetType = Literal["risk_source", "hazard_point"]
-WarningStatus = Literal["active", "cancelled", "expired"]
 
 # What each action asks of the grid worker, for clients to show.
 ACTION_TEXT = {

@@ -7,9 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
 
-Status = Literal["open", "acknowledged", "in_progress", "done", "cancelled"]
-STATUSES: tuple[str, ...] = Status.__args__
-ACTIVE = ("open", "acknowledged", "in_progress")
+from gridrisk.vocabulary import OrderStatus as Status
 
 # open → acknowledged → in_progress → done, or cancelled before done. done and cancelled are final
 # for people; only the targeting reopens an order (the warning escalated, or its target came back).

@@ -16,7 +16,7 @@ from functools import cache
 from typing import Any, Literal, NamedTuple
 
 from gridrisk.db.sql_files import sql
-from gridrisk.db.tables import (
+from gridrisk.vocabulary import (
     HAZARD_KINDS,
     HAZARD_STATUSES,
     LEVELS,

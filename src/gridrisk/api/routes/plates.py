@@ -18,6 +18,7 @@ from gridrisk.api.geojson import raw_json
 from gridrisk.db.sql_files import sql
 from gridrisk.errors import NotFound
 from gridrisk.models.layers import CellAtCell
+from gridrisk.vocabulary import Colour, SourceStatus
 
 router = APIRouter(tags=["plates"])
 
@@ -36,8 +37,8 @@ class PlateSource(BaseModel):
     code: str
     name: str
     category: str
-    level: Literal["red", "orange", "yellow", "blue"]
-    status: Literal["active", "suspended", "closed"]
+    level: Colour
+    status: SourceStatus
 
 
 class PointGeometry(BaseModel):

@@ -20,7 +20,6 @@ from gridrisk.api.geojson import GEOJSON, paged_collection, raw_json
 from gridrisk.api.params import BBox, PageDep
 from gridrisk.api.responses import OrjsonResponse
 from gridrisk.db.sql_files import sql
-from gridrisk.db.tables import HAZARD_KINDS
 from gridrisk.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, UnsupportedMediaType
 from gridrisk.imports.cap import CapError, parse_cap
 from gridrisk.models.warnings import (
@@ -48,6 +47,7 @@ from gridrisk.services.warning_targeting import (
     cancel_warning,
     resolve_area,
 )
+from gridrisk.vocabulary import HAZARD_KINDS
 
 router = APIRouter(tags=["warnings"])
 
