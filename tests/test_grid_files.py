@@ -17,12 +17,8 @@ from pyproj import Transformer
 from shapely.affinity import translate
 from shapely.geometry import GeometryCollection, LineString, Point, Polygon
 
-from gridrisk.imports.grid_files import (
-    GridFileError,
-    Tolerances,
-    read_layer_file,
-    validate_cells,
-)
+from gridrisk.imports.grid_files import GridFileError, read_layer_file
+from gridrisk.imports.grid_validation import Tolerances, validate_cells
 
 TO_METRIC = Transformer.from_crs("EPSG:4326", "EPSG:4549", always_xy=True)
 CENTRE = TO_METRIC.transform(118.78, 32.04)

@@ -11,7 +11,8 @@ import orjson
 import psycopg
 import shapely
 
-from gridrisk.imports.grid_files import GridFileError, Tolerances, read_layer_file, validate_cells
+from gridrisk.imports.grid_files import GridFileError, read_layer_file
+from gridrisk.imports.grid_validation import Tolerances, validate_cells
 from gridrisk.services.layers import Progress, write_layer
 
 
