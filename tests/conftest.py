@@ -16,6 +16,11 @@ from gridrisk.db import migrate
 from gridrisk.main import create_app
 from gridrisk.settings import Settings
 
+# Rate limits are off for the suite (its tests write and read far faster than any person);
+# tests/test_stress.py turns them on where it tests them. Servers started as processes inherit this.
+os.environ.setdefault("GRIDRISK_RATE_LIMIT_WRITES", "")
+os.environ.setdefault("GRIDRISK_RATE_LIMIT_HEAVY", "")
+
 BASE_URL = os.environ.get("GRIDRISK_DATABASE_URL", "postgresql://gridrisk@127.0.0.1:25432/gridrisk_test")
 PREFIX = psycopg.conninfo.conninfo_to_dict(BASE_URL).get("dbname", "gridrisk_test")
 _counter = itertools.count()

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import uvicorn
@@ -46,3 +50,36 @@ def live_server(database_url: str, **overrides):
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextmanager
+def server_process(database_url: str, **env_overrides: str):
+    """`gridrisk serve` in its own process (as deployed; no GIL shared with the test); yields its URL."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "GRIDRISK_DATABASE_URL": database_url,
+        "GRIDRISK_LOG_LEVEL": "warning",
+        **env_overrides,
+    }
+    cmd = [str(Path(sys.executable).parent / "gridrisk"), "serve", "--port", str(port)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/livez", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not start: {proc.stderr.read().decode()[-2000:]}")
+            time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -19,6 +19,8 @@ log = logging.getLogger("gridrisk.errors")
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://gridrisk.dev/problems/"
+# Sent with every 503: when to come back (seconds), so clients back off instead of hammering.
+RETRY_AFTER = {"Retry-After": "2"}
 
 
 class GridRiskError(Exception):
@@ -183,7 +185,7 @@ def install_error_handlers(app: FastAPI) -> None:
             kind=exc.kind,
             instance=request.url.path,
             errors=exc.errors,
-            headers=exc.headers,
+            headers={**RETRY_AFTER, **exc.headers} if exc.status == 503 else exc.headers,
             **exc.extra,
         )
 
@@ -224,13 +226,17 @@ def install_error_handlers(app: FastAPI) -> None:
             log.error("database error on %s %s", request.method, request.url.path, exc_info=exc)
         else:
             log.info("database rejected input on %s: %s", request.url.path, exc.sqlstate)
-        return problem(status, detail, instance=request.url.path, **extra)
+        headers = RETRY_AFTER if status == 503 else None
+        return problem(status, detail, instance=request.url.path, headers=headers, **extra)
 
     @app.exception_handler(psycopg_pool.PoolTimeout)
     async def _pool(request: Request, exc: psycopg_pool.PoolTimeout) -> Response:
         log.warning("no database connection within the pool timeout on %s", request.url.path)
         return problem(
-            503, "The database is unreachable or busy; try again shortly.", instance=request.url.path
+            503,
+            "The database is unreachable or busy; try again shortly.",
+            instance=request.url.path,
+            headers=RETRY_AFTER,
         )
 
     @app.exception_handler(Exception)
@@ -264,6 +270,7 @@ COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: _problem_doc("Not found"),
     413: _problem_doc("Request body or item count too large"),
     422: _problem_doc("Invalid input; `errors` names the fields"),
+    429: _problem_doc("Too many requests from this key or address; see Retry-After"),
     500: _problem_doc("Internal error (details are logged, never returned)"),
-    503: _problem_doc("Database unreachable or busy; retry"),
+    503: _problem_doc("Database unreachable or busy, or too many heavy reads; see Retry-After"),
 }

@@ -26,6 +26,24 @@ class Settings(BaseSettings):
     pool_timeout_s: float = Field(default=5.0, gt=0)
     # Per-statement ceiling so one runaway query cannot hold a connection forever.
     statement_timeout_ms: int = Field(default=30_000, ge=0)
+    # A statement waiting this long for a row lock gives up (503) instead of queueing behind it.
+    lock_timeout_ms: int = Field(default=5_000, ge=0)
+    # A session idle inside a transaction this long is ended by the database, releasing its locks.
+    idle_in_transaction_timeout_ms: int = Field(default=15_000, ge=0)
+    # Heavy reads (whole-layer maps, OGC pages, GeoJSON exports, imports) run at most this many at a
+    # time per worker, so the rest of the pool stays free for lookups and writes.
+    heavy_slots: int = Field(default=3, ge=1)
+    # Heavy requests allowed to wait for a slot; beyond it they get 503 + Retry-After at once.
+    heavy_queue: int = Field(default=24, ge=0)
+    # The longest a heavy request waits for a slot before 503 + Retry-After.
+    heavy_wait_s: float = Field(default=5.0, gt=0)
+    # Heavy responses are built before sending, in memory up to this size, then in a temp file,
+    # so no slow reader holds a database connection.
+    spool_memory_mb: int = Field(default=16, ge=0)
+    # Rate limits per API key (or client address without one), in the `limits` notation
+    # ("600/minute", "10/second"); an empty string turns one off. Counted per worker process.
+    rate_limit_writes: str = "600/minute"
+    rate_limit_heavy: str = "120/minute"
     max_body_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
     # Vector-tile cache per worker, in MiB; 0 turns it off (tiles are then rendered every time).
     tile_cache_mb: int = Field(default=128, ge=0)

@@ -16,11 +16,17 @@ log = logging.getLogger("gridrisk.db")
 
 
 def make_pool(settings: Settings) -> AsyncConnectionPool:
-    """Build (not open) the pool; connections return rows as dicts and carry a statement timeout."""
+    """Build (not open) the pool; connections return rows as dicts and carry their timeouts."""
 
     async def configure(conn: AsyncConnection) -> None:
         conn.row_factory = dict_row  # type: ignore[assignment]
-        await conn.execute(f"SET statement_timeout = {int(settings.statement_timeout_ms)}")
+        # No request can hold the database for long: a runaway statement, a wait for a row lock,
+        # or a transaction left idle (a client gone mid-request) each end with an error (503).
+        await conn.execute(
+            f"SET statement_timeout = {int(settings.statement_timeout_ms)};"
+            f" SET lock_timeout = {int(settings.lock_timeout_ms)};"
+            f" SET idle_in_transaction_session_timeout = {int(settings.idle_in_transaction_timeout_ms)}"
+        )
         await conn.execute("SET application_name = 'gridrisk'")
         # The hot statements are prepared lookups whose plan does not depend on the values;
         # re-planning them per call (PostgreSQL's default for the first runs) doubles their cost.

@@ -1,19 +1,18 @@
-"""The four-colour map: the layer as GeoJSON (streamed), summaries, one cell, pins and thresholds."""
+"""The four-colour map: the layer as GeoJSON (spooled), summaries, one cell, pins and thresholds."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Literal
 
 import orjson
 from fastapi import APIRouter, Path, Query
-from starlette.responses import StreamingResponse
 
-from gridrisk.api.deps import Admin, PoolDep, Reader, Writer
+from gridrisk.api.deps import Admin, PoolDep, Reader, SettingsDep, Writer
 from gridrisk.api.geojson import GEOJSON, raw_json
 from gridrisk.api.params import BBox
 from gridrisk.api.responses import OrjsonResponse
+from gridrisk.api.spool import spool_json_array, spool_response
 from gridrisk.db.sql_files import sql
 from gridrisk.errors import NotFound
 from gridrisk.models.risk_map import (
@@ -102,33 +101,25 @@ async def get_thresholds_for(pool, method: str):
 
 @router.get(
     "/risk-map/{layer}",
-    summary="The four-colour map of a layer as GeoJSON, built in the database and streamed",
+    summary="The four-colour map of a layer as GeoJSON, built in the database",
     responses={200: {"content": {GEOJSON: {}}, "description": "FeatureCollection of cells with colours"}},
 )
-async def risk_map(layer: LayerName, pool: PoolDep, _: Reader, bbox: BBox, at: At = None):
+async def risk_map(
+    layer: LayerName, pool: PoolDep, settings: SettingsDep, _: Reader, bbox: BBox, at: At = None
+):
     async with pool.connection() as conn:
         await _layer_or_404(conn, layer)
-
-    async def body() -> AsyncIterator[bytes]:
-        # A server-side cursor streams the features as the database builds them: the whole
-        # 22,000-cell layer never sits in Python's memory at once.
-        async with pool.connection() as conn, conn.transaction():
-            yield b'{"type":"FeatureCollection","features":['
-            first = True
-            cur = conn.cursor(name="risk_map")
-            cur.itersize = 2000
-            await cur.execute(sql("risk_map_features"), {"layer": layer, "bbox": bbox, "at": at})
-            batch: list[bytes] = []
-            async for row in cur:
-                batch.append(row["feature"].encode())
-                if len(batch) >= 2000:
-                    yield (b"" if first else b",") + b",".join(batch)
-                    first, batch = False, []
-            if batch:
-                yield (b"" if first else b",") + b",".join(batch)
-            yield b"]}"
-
-    return StreamingResponse(body(), media_type=GEOJSON)
+    # Spooled, not streamed from the cursor: the connection is back in the pool before the first
+    # byte leaves, however slowly the client reads the 13 MB of a whole layer.
+    spool, size = await spool_json_array(
+        pool,
+        settings,
+        sql("risk_map_features"),
+        {"layer": layer, "bbox": bbox, "at": at},
+        head=b'{"type":"FeatureCollection","features":[',
+        tail=b"]}",
+    )
+    return spool_response(spool, size, GEOJSON)
 
 
 @router.get(
