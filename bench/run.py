@@ -22,6 +22,7 @@ ALL = [
     "tiles_vs_tipg",
     "grid_import",
     "risk_sources_bulk",
+    "soak",
 ]
 
 
