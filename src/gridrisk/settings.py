@@ -1,6 +1,7 @@
 """Service configuration, read from the environment with the prefix GRIDRISK_."""
 
 from functools import cached_property
+from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,7 +33,7 @@ class Settings(BaseSettings):
     idle_in_transaction_timeout_ms: int = Field(default=15_000, ge=0)
     # Heavy reads (whole-layer maps, OGC pages, GeoJSON exports, imports) run at most this many at a
     # time per worker, so the rest of the pool stays free for lookups and writes.
-    heavy_slots: int = Field(default=3, ge=1)
+    heavy_slots: int = Field(default=2, ge=1)
     # Heavy requests allowed to wait for a slot; beyond it they get 503 + Retry-After at once.
     heavy_queue: int = Field(default=24, ge=0)
     # The longest a heavy request waits for a slot before 503 + Retry-After.
@@ -47,6 +48,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
     # Vector-tile cache per worker, in MiB; 0 turns it off (tiles are then rendered every time).
     tile_cache_mb: int = Field(default=128, ge=0)
+    # Where the shipped reference data and the migrations are (the image sets both); none = the checkout's.
+    data_dir: Path | None = None
+    migrations_dir: Path | None = None
 
     @cached_property
     def sqlalchemy_url(self) -> str:

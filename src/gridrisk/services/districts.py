@@ -9,14 +9,12 @@ import psycopg
 
 from gridrisk.geometry.gcj02 import geometry_gcj02_to_wgs84
 from gridrisk.services.layers import LayerWriteResult, Progress, write_layer
+from gridrisk.settings import Settings
 
 
 def default_districts_path() -> Path:
-    """data/nanjing-districts.geojson of the checkout (or $GRIDRISK_DATA_DIR)."""
-    import os
-
-    base = os.environ.get("GRIDRISK_DATA_DIR")
-    root = Path(base) if base else Path(__file__).resolve().parents[3] / "data"
+    """data/nanjing-districts.geojson of the checkout (or of GRIDRISK_DATA_DIR, as in the image)."""
+    root = Settings().data_dir or Path(__file__).resolve().parents[3] / "data"
     return root / "nanjing-districts.geojson"
 
 
