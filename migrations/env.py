@@ -1,9 +1,17 @@
-"""Alembic environment: migrate the configured database; the schema comes from gridrisk.db.tables."""
+"""Alembic environment: migrate the configured database; the schema comes from gridrisk.db.tables.
+
+The versioned migrations change the schema. The functions, triggers and views are source code
+(src/gridrisk/db/functions, current definitions only): whenever an upgrade moves the database to the
+head revision, they are applied from source at the end, in the same transaction. Applied only at
+head, they always meet the schema they were written for; applied only after a migration ran, a
+`db upgrade` with nothing to do takes no locks.
+"""
 
 from alembic import context
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine, pool
 
+from gridrisk.db.functions import apply_functions
 from gridrisk.db.migrate import include_object
 from gridrisk.db.tables import metadata
 from gridrisk.settings import Settings
@@ -42,6 +50,7 @@ def run_migrations_online() -> None:
 
 
 def _run(connection) -> None:
+    upgrades: list[bool] = []  # per migration step run: was it an upgrade?
     context.configure(
         connection=connection,
         target_metadata=metadata,
@@ -49,9 +58,13 @@ def _run(connection) -> None:
         render_item=alembic_helpers.render_item,
         process_revision_directives=alembic_helpers.writer,
         transaction_per_migration=False,
+        on_version_apply=lambda step, **_: upgrades.append(step.is_upgrade),
     )
     with context.begin_transaction():
         context.run_migrations()
+        heads = set(context.get_context().get_current_heads())
+        if upgrades and all(upgrades) and heads == set(context.script.get_heads()):
+            apply_functions(connection)
 
 
 if context.is_offline_mode():

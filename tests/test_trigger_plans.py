@@ -2,7 +2,8 @@
 
 PL/pgSQL caches a trigger's plan from its first call, and transition tables carry no statistics: a
 join of old and new rows planned for a one-row write as a nested loop would be quadratic when reused
-for thousands of rows (migration 0007). This is the pooled-connection case: API writes, then a bulk
+for thousands of rows (see map_items_updated in src/gridrisk/db/functions/cell_assignment.sql: every
+such join is a FULL JOIN). This is the pooled-connection case: API writes, then a bulk
 import, on one connection that forces generic plans as the pool does.
 """
 
@@ -49,5 +50,5 @@ def test_a_large_update_after_small_ones_stays_linear(city_db_url):
             "SELECT payload FROM events WHERE kind = 'feature_changed' ORDER BY id DESC LIMIT 1"
         ).fetchone()[0]
         assert event["count"] == ROWS and event["ids"] is None  # one event for the whole statement
-    # Linear: about 1 s here; with the joins before migration 0007 it took 7.8 s at 4,000 rows (quadratic).
+    # Linear: about 1 s here; with inner joins of old and new rows it took 7.8 s at 4,000 rows (quadratic).
     assert elapsed < 6.0, f"{ROWS}-row update took {elapsed:.1f} s: a trigger join went quadratic"

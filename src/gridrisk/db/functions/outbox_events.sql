@@ -1,0 +1,171 @@
+-- The outbox: rows in `events` that the event hub relays to live maps, tile caches and webhooks,
+-- written by the statement that made the change (so an event exists exactly when its change
+-- commits) through outbox_write. The kinds written here: feature_changed (a registry's rows moved
+-- or changed), layer_changed (a grid was re-imported), work_order and warning; cell_colour events
+-- come from risk_recolour (recolour.sql).
+
+-- Append events of P_KIND with these payloads, in order, and wake the event hub (events/outbox.py
+-- listens on the channel). Returns how many were written.
+CREATE OR REPLACE FUNCTION outbox_write(p_kind text, p_payloads jsonb[]) RETURNS integer
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF coalesce(cardinality(p_payloads), 0) = 0 THEN
+        RETURN 0;
+    END IF;
+    INSERT INTO events (at, kind, payload)
+    SELECT clock_timestamp(), p_kind, e.payload
+    FROM unnest(p_payloads) WITH ORDINALITY AS e(payload, i)
+    ORDER BY e.i;
+    PERFORM pg_notify('gridrisk_events', '');
+    RETURN cardinality(p_payloads);
+END $$;
+
+-- One feature_changed event per writing statement and table, never one per row (a 100,000-row
+-- import must not flood the outbox). It names the rows and, per row, the box around the old and
+-- the new geometry, since a moved feature leaves one place and arrives in another. Past 500 rows
+-- the event carries one box around all of them: coarser, but it never misses a changed tile.
+CREATE OR REPLACE FUNCTION feature_changed_emit(p_table text, p_op text, p_ids bigint[], p_boxes geometry[])
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    n integer := coalesce(array_length(p_ids, 1), 0);
+    payload jsonb;
+    ext box2d;
+BEGIN
+    IF n = 0 THEN
+        RETURN;
+    END IF;
+    IF n <= 500 THEN
+        SELECT jsonb_agg(jsonb_build_array(ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b)) ORDER BY i)
+        INTO payload FROM unnest(p_boxes) WITH ORDINALITY AS u(b, i);
+        payload := jsonb_build_object('collection', p_table, 'op', p_op, 'count', n,
+                                      'ids', to_jsonb(p_ids), 'bbox', payload);
+    ELSE
+        SELECT ST_Extent(b) INTO ext FROM unnest(p_boxes) AS u(b);
+        payload := jsonb_build_object('collection', p_table, 'op', p_op, 'count', n, 'ids', NULL,
+                                      'bbox', jsonb_build_array(jsonb_build_array(
+                                          ST_XMin(ext), ST_YMin(ext), ST_XMax(ext), ST_YMax(ext))));
+    END IF;
+    PERFORM outbox_write('feature_changed', ARRAY[payload]);
+END $$;
+
+-- Transition tables exist only for the event that has them, hence one small function per event.
+CREATE OR REPLACE FUNCTION feature_changed_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM feature_changed_emit(TG_TABLE_NAME, 'insert',
+        (SELECT array_agg(id ORDER BY id) FROM new_rows),
+        (SELECT array_agg(ST_Envelope(geom) ORDER BY id) FROM new_rows));
+    RETURN NULL;
+END $$;
+
+-- Only rows whose geometry or any attribute changed; a no-op UPDATE emits nothing.
+-- FULL JOIN: see map_items_updated (cell_assignment.sql).
+CREATE OR REPLACE FUNCTION feature_changed_update() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    ids bigint[];
+    boxes geometry[];
+BEGIN
+    SELECT array_agg(n.id ORDER BY n.id),
+           array_agg(ST_Envelope(ST_Collect(o.geom, n.geom)) ORDER BY n.id)
+    INTO ids, boxes
+    FROM new_rows n FULL JOIN old_rows o ON o.id = n.id
+    WHERE n IS DISTINCT FROM o;
+    PERFORM feature_changed_emit(TG_TABLE_NAME, 'update', ids, boxes);
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION feature_changed_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM feature_changed_emit(TG_TABLE_NAME, 'delete',
+        (SELECT array_agg(id ORDER BY id) FROM old_rows),
+        (SELECT array_agg(ST_Envelope(geom) ORDER BY id) FROM old_rows));
+    RETURN NULL;
+END $$;
+
+-- The registries drawn on maps and tiles.
+CREATE OR REPLACE TRIGGER risk_sources_changed_insert AFTER INSERT ON risk_sources
+REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION feature_changed_insert();
+CREATE OR REPLACE TRIGGER risk_sources_changed_update AFTER UPDATE ON risk_sources
+REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION feature_changed_update();
+CREATE OR REPLACE TRIGGER risk_sources_changed_delete AFTER DELETE ON risk_sources
+REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION feature_changed_delete();
+
+CREATE OR REPLACE TRIGGER shelters_changed_insert AFTER INSERT ON shelters
+REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION feature_changed_insert();
+CREATE OR REPLACE TRIGGER shelters_changed_update AFTER UPDATE ON shelters
+REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION feature_changed_update();
+CREATE OR REPLACE TRIGGER shelters_changed_delete AFTER DELETE ON shelters
+REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION feature_changed_delete();
+
+CREATE OR REPLACE TRIGGER hazard_points_changed_insert AFTER INSERT ON hazard_points
+REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION feature_changed_insert();
+CREATE OR REPLACE TRIGGER hazard_points_changed_update AFTER UPDATE ON hazard_points
+REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION feature_changed_update();
+CREATE OR REPLACE TRIGGER hazard_points_changed_delete AFTER DELETE ON hazard_points
+REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION feature_changed_delete();
+
+-- A re-imported grid layer bumps its version: every tile of that layer is then out of date.
+CREATE OR REPLACE FUNCTION layer_changed_event() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM outbox_write('layer_changed', ARRAY(
+        SELECT jsonb_build_object('layer', n.name, 'version', n.version)
+        FROM new_rows n JOIN old_rows o USING (name)
+        WHERE n.version <> o.version));
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE TRIGGER layers_changed AFTER UPDATE ON layers
+REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+FOR EACH STATEMENT EXECUTE FUNCTION layer_changed_event();
+
+-- Work-order events: one per order created, and one per order whose status, action, cell or due
+-- time changed, written by whatever statement changed it (targeting or a worker).
+CREATE OR REPLACE FUNCTION work_order_event(n work_orders, p_op text, p_old_status text) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT jsonb_build_object('op', p_op, 'id', n.id, 'warning', n.warning_id, 'status', n.status,
+                              'old_status', p_old_status, 'action', n.action, 'level', n.level, 'layer', n.layer,
+                              'cell', n.cell_code, 'due_at', n.due_at, 'version', n.version)
+$$;
+
+CREATE OR REPLACE FUNCTION work_orders_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM outbox_write('work_order', ARRAY(
+        SELECT work_order_event(n, 'created', NULL) FROM new_rows n ORDER BY n.id));
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE TRIGGER work_orders_inserted AFTER INSERT ON work_orders
+REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION work_orders_inserted();
+
+-- FULL JOIN: a warning's cancellation updates thousands of orders through a plan cached from
+-- one-row updates (see map_items_updated, cell_assignment.sql).
+CREATE OR REPLACE FUNCTION work_orders_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM outbox_write('work_order', ARRAY(
+        SELECT work_order_event(n, 'updated', o.status)
+        FROM new_rows n FULL JOIN old_rows o ON o.id = n.id
+        WHERE (n.status, n.action, n.cell_code, n.due_at)
+              IS DISTINCT FROM (o.status, o.action, o.cell_code, o.due_at)
+        ORDER BY n.id));
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE TRIGGER work_orders_updated AFTER UPDATE ON work_orders
+REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+FOR EACH STATEMENT EXECUTE FUNCTION work_orders_updated();
+
+-- A warning issued, changed or cancelled.
+CREATE OR REPLACE FUNCTION warnings_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' OR NEW.version <> OLD.version OR NEW.status <> OLD.status THEN
+        PERFORM outbox_write('warning', ARRAY[jsonb_build_object(
+            'op', CASE WHEN TG_OP = 'INSERT' THEN 'created'
+                       WHEN NEW.status = 'cancelled' AND OLD.status <> 'cancelled' THEN 'cancelled'
+                       ELSE 'updated' END,
+            'id', NEW.id, 'identifier', NEW.identifier, 'hazard_type', NEW.hazard_type,
+            'level', NEW.level, 'status', NEW.status, 'version', NEW.version)]);
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE TRIGGER warnings_changed AFTER INSERT OR UPDATE ON warnings
+FOR EACH ROW EXECUTE FUNCTION warnings_changed();
