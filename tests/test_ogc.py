@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from html import unescape
 from pathlib import Path
 
 import httpx
@@ -548,6 +549,33 @@ def test_bad_items_parameters_are_400(http, params, field):
     assert field in body["detail"] and body["errors"][0]["field"] == field
 
 
+@pytest.mark.parametrize(
+    "raw, ogc, api",
+    [
+        ("118,32,119,33", (118, 32, 119, 33), (118, 32, 119, 33)),
+        ("170,20,130,40", (170, 20, 130, 40), "min greater than max"),  # OGC: across 180°
+        ("100,20,-10,130,40,10", (100, 20, 130, 40), "four comma-separated numbers"),  # heights
+        ("118,33,119,32", "minLat greater than maxLat", "min greater than max"),
+        ("118,32,190,33", "coordinates out of range", "coordinates out of range"),
+        ("118,32,119,inf", "four comma-separated numbers", "four comma-separated numbers"),
+    ],
+)
+def test_one_bbox_parser_for_ogc_and_the_api(raw, ogc, api):
+    """OGC items and the API's routes read bbox with the same parser, each with its own rules."""
+    from gridrisk.api.params import read_bbox
+    from gridrisk.errors import BadRequest, InvalidInput
+
+    ogc_rules = {"error": BadRequest, "echo": True, "heights": True, "antimeridian": True}
+    for rules, expected, error in ((ogc_rules, ogc, BadRequest), ({}, api, InvalidInput)):
+        if isinstance(expected, tuple):
+            assert read_bbox(raw, **rules) == expected
+            continue
+        with pytest.raises(error) as caught:
+            read_bbox(raw, **rules)
+        assert caught.value.errors == [{"field": "bbox", "message": expected}]
+        assert (f"bbox={raw!r}" in caught.value.detail) is (error is BadRequest)
+
+
 def test_more_bad_parameters_are_400(http):
     twice = http.get("/ogc/collections/safety/items?colour=red&colour=blue")
     assert "more than once" in assert_problem(twice, 400)["detail"]
@@ -577,17 +605,20 @@ def test_html_views(http, city):
     )
     page = http.get("/ogc/collections", params={"f": "html"}).text
     assert all(f"/ogc/collections/{cid}/items?f=html" in page for cid in COLLECTIONS)
+    # Chinese first for the people who read it, English beside it.
+    assert '<html lang="zh-CN">' in page and "<h1>要素集合 Collections</h1>" in page
+    assert "应急避难场所 Shelters" in page and "风险源 Risk sources" in page
     cells = sorted(db_rows(city, "safety"))
     items = http.get("/ogc/collections/safety/items", params={"f": "html", "limit": 5, "offset": 5})
     assert items.headers["content-type"].startswith("text/html")
     shown = re.findall(r"/ogc/collections/safety/items/([^?\"]+)\?f=html", items.text)
     assert shown == cells[5:10]
-    assert "Next page" in items.text and "Previous page" in items.text
+    assert "Next page" in items.text and "Previous page" in items.text and "下一页" in items.text
     assert f"{len(cells):,} matching" in items.text
     shelter_id = min(db_rows(city, "shelters"))
     one = http.get(f"/ogc/collections/shelters/items/{shelter_id}", headers=BROWSER)
-    assert one.status_code == 200 and ODD_NAME not in one.text
-    assert "&lt;b&gt;&quot;玄武&quot; &amp; Co&lt;/b&gt;" in one.text
+    assert one.status_code == 200 and ODD_NAME not in one.text and "<b>" not in one.text
+    assert ODD_NAME in unescape(one.text)  # shown intact, as text (&lt;b&gt;&#34;玄武&#34; &amp; Co…)
     listing = http.get("/ogc/collections/shelters/items", params={"f": "html", "limit": 1}).text
     assert "&lt;b&gt;" in listing and "<b>" not in listing
     q = http.get("/ogc/collections/risk_sources/queryables", headers=BROWSER)
@@ -612,6 +643,9 @@ def test_empty_collections_have_no_extent_and_no_items(client):
         assert {link["rel"] for link in page["links"]} == {"self", "alternate", "prev", "collection"}
     districts = client.get("/ogc/collections/districts/items", params={"limit": 4}).json()
     assert districts["numberMatched"] == 11 and districts["numberReturned"] == 4
+    for path in ("/ogc/collections", "/ogc/collections/safety"):  # HTML without an extent too
+        page = client.get(path, params={"f": "html"})
+        assert page.status_code == 200 and "（无数据）" in page.text, path
     assert "colour" in districts["features"][0]["properties"]
 
 

@@ -9,13 +9,12 @@ this module, never from a request.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta, timezone
 from functools import cache
 from typing import Any, Literal, NamedTuple
 
 from gridrisk.db.sql_files import sql
+from gridrisk.ogc.times import TimeFilter
 from gridrisk.vocabulary import (
     HAZARD_KINDS,
     HAZARD_STATUSES,
@@ -358,14 +357,6 @@ COLLECTIONS: dict[str, Collection] = {
 # Query shapes and the statements for them
 
 
-class TimeFilter(NamedTuple):
-    """A datetime filter as bounds on the temporal property: [start, end] or [start, end)."""
-
-    start: datetime | None
-    end: datetime | None
-    end_inclusive: bool = True
-
-
 class Shape(NamedTuple):
     """What varies between items statements of one collection (the cache key, with the id)."""
 
@@ -472,122 +463,3 @@ def params_for(
     if time is not None:
         params["t_start"], params["t_end"] = time.start, time.end
     return params
-
-
-# ---------------------------------------------------------------------------------------------
-# Schemas
-
-
-def feature_schema(c: Collection, schema_id: str | None = None) -> dict[str, Any]:
-    """JSON Schema of the collection's GeoJSON Features (GDAL's OAPIF driver types fields from it)."""
-    out: dict[str, Any] = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": c.title,
-        "type": "object",
-        "required": ["type", "geometry", "properties"],
-        "properties": {
-            "type": {"type": "string", "enum": ["Feature"]},
-            "id": {"type": c.id_type, "description": "The feature id"},
-            "geometry": {
-                "type": "object",
-                "description": f"GeoJSON {' or '.join(c.geometry_types)}, WGS 84 lon/lat",
-                "x-ogc-role": "primary-geometry",
-            },
-            "properties": {
-                "type": "object",
-                "properties": {p.name: p.schema() for p in c.properties},
-            },
-        },
-    }
-    if schema_id:
-        out["$id"] = schema_id
-    return out
-
-
-def queryables_schema(c: Collection, schema_id: str | None = None) -> dict[str, Any]:
-    """The queryables (OGC API – Features Part 3 style): the properties `?name=value` filters on."""
-    out: dict[str, Any] = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "type": "object",
-        "title": c.title,
-        "properties": {p.name: p.schema() for p in c.queryables},
-        "additionalProperties": False,
-    }
-    if schema_id:
-        out["$id"] = schema_id
-    return out
-
-
-# ---------------------------------------------------------------------------------------------
-# The datetime parameter
-
-_INSTANT = re.compile(
-    r"(?P<date>\d{4}-\d{2}-\d{2})"
-    r"(?:[Tt ](?:(?P<h>\d{2})(?::(?P<m>\d{2})(?::(?P<s>\d{2})(?P<frac>\.\d+)?)?)?)?)?"
-    # A space stands for '+': an unencoded '+' in a query string arrives as one.
-    r"(?P<tz>[Zz]|[+\- ]\d{2}:?\d{2})?"
-)
-
-
-def _instant(text: str) -> tuple[datetime, timedelta | None]:
-    """An RFC 3339 instant, and the span its precision covers (None: an exact instant).
-
-    Lenient on precision on purpose: `2026-07-01` is that day, `2026-07-01T08Z` that hour, and
-    `2026-07-01T` (what GDAL's OAPIF driver sends for a date) the day as well. Without an offset
-    the time is UTC.
-    """
-    m = _INSTANT.fullmatch(text.strip())
-    if m is None:
-        raise ValueError(f"'{text}' is not an RFC 3339 date-time (e.g. 2026-07-01T08:00:00Z)")
-    tz = UTC
-    if m["tz"] and m["tz"] not in "Zz":
-        sign = -1 if m["tz"][0] == "-" else 1
-        hh, mm = int(m["tz"][1:3]), int(m["tz"][-2:])
-        if hh > 23 or mm > 59:
-            raise ValueError(f"'{text}' has an invalid UTC offset")
-        tz = timezone(sign * timedelta(hours=hh, minutes=mm))
-    year, month, day = (int(x) for x in m["date"].split("-"))
-    frac = m["frac"]
-    micro = int((frac[1:] + "000000")[:6]) if frac else 0
-    try:
-        value = datetime(
-            year, month, day, int(m["h"] or 0), int(m["m"] or 0), int(m["s"] or 0), micro, tzinfo=tz
-        )
-    except ValueError as exc:
-        raise ValueError(f"'{text}' is not a valid date-time: {exc}") from None
-    if frac:
-        return value, None
-    if m["s"]:
-        return value, timedelta(seconds=1)
-    if m["m"]:
-        return value, timedelta(minutes=1)
-    if m["h"]:
-        return value, timedelta(hours=1)
-    return value, timedelta(days=1)
-
-
-def parse_datetime(text: str) -> TimeFilter | None:
-    """The OGC `datetime` parameter (an instant, or an interval with `..` or empty open ends).
-
-    Interval ends are inclusive; an end given to a precision (a date, a whole second) includes all
-    of it. Returns None for `../..` (no bound). Raises ValueError naming what is wrong.
-    """
-    text = text.strip()
-    if not text:
-        raise ValueError("datetime is empty")
-    if "/" not in text:
-        start, span = _instant(text)
-        return TimeFilter(start, start + span, False) if span else TimeFilter(start, start, True)
-    if text.count("/") != 1:
-        raise ValueError("an interval has exactly one '/': start/end, ../end or start/..")
-    left, right = (part.strip() for part in text.split("/"))
-    start = None if left in ("", "..") else _instant(left)[0]
-    end, inclusive = None, True
-    if right not in ("", ".."):
-        value, span = _instant(right)
-        end, inclusive = (value + span, False) if span else (value, True)
-    if start is None and end is None:
-        return None
-    if start is not None and end is not None and (end < start or (end == start and not inclusive)):
-        raise ValueError(f"the interval ends before it starts ('{text}')")
-    return TimeFilter(start, end, inclusive)

@@ -1,5 +1,5 @@
 -- One page of an OGC API collection's items, and how many match in all, in one statement.
--- The braced names are filled from the collection registry (spatial/ogc_collections.py);
+-- The braced names are filled from the collection registry (ogc/collections.py);
 -- every value is a bound parameter. Features come out as GeoJSON texts joined by commas, as
 -- UTF-8 bytes (bytea): the API writes them out without decoding and re-encoding them.
 WITH page AS (
