@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 
 import httpx
@@ -14,7 +15,8 @@ from live import live_server
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from gridrisk.tiles.cache import CachedTile, ChangeFeed, TileCache, TileService, changes_of
+from gridrisk.events.outbox import OutboxEvent, OutboxReader
+from gridrisk.tiles.cache import CachedTile, TileCache, TileService, changes_of
 from gridrisk.tiles.mvt import (
     BUFFER_FRACTION,
     COLLECTIONS,
@@ -545,28 +547,32 @@ def test_lru_is_bounded_by_bytes_and_evicts_by_box():
     assert len(cache) == 10
 
 
+def _event(kind: str, target: str | None, cell_box: list | None, boxes: list | None) -> OutboxEvent:
+    """An outbox event as the reader makes it from an outbox_read.sql row."""
+    data = json.dumps({"collection": target, "bbox": boxes} if boxes is not None else {})
+    return OutboxEvent.from_row((None, 1, kind, target, target, data, cell_box))
+
+
 def test_events_map_to_exact_collections_and_boxes():
     box = [118.8, 32.0, 118.81, 32.01]
     rows = [
-        {"kind": "cell_colour", "target": "safety", "cell_box": box, "boxes": None},
-        {"kind": "cell_colour", "target": "district", "cell_box": box, "boxes": None},
-        {"kind": "feature_changed", "target": "shelters", "cell_box": None, "boxes": [box, box]},
-        {"kind": "work_order", "target": None, "cell_box": None, "boxes": None},
+        _event("cell_colour", "safety", box, None),
+        _event("cell_colour", "district", box, None),
+        _event("feature_changed", "shelters", None, [box, box]),
+        _event("work_order", None, None, None),
     ]
     assert changes_of(rows) == {"safety": [tuple(box)], "shelters": [tuple(box), tuple(box)]}
-    assert changes_of(
-        [{"kind": "layer_changed", "target": "emergency", "cell_box": None, "boxes": None}]
-    ) == {"emergency": None}
-    assert changes_of([{"kind": "layer_changed", "target": "district", "cell_box": None, "boxes": None}]) == {
+    assert changes_of([_event("layer_changed", "emergency", None, None)]) == {"emergency": None}
+    assert changes_of([_event("layer_changed", "district", None, None)]) == {
         "districts": None,
         "comprehensive": None,
         "emergency": None,
         "safety": None,
     }
     # A colour event whose cell is gone: the whole layer, never nothing.
-    assert changes_of([{"kind": "cell_colour", "target": "safety", "cell_box": None, "boxes": None}]) == {
-        "safety": None
-    }
+    assert changes_of([_event("cell_colour", "safety", None, None)]) == {"safety": None}
+    # Boxes that are not four numbers each: the whole collection.
+    assert changes_of([_event("feature_changed", "shelters", None, [box, [1, 2]])]) == {"shelters": None}
 
 
 def test_feed_waits_for_a_gap_until_its_writer_ends(city_db_url):
@@ -577,10 +583,10 @@ def test_feed_waits_for_a_gap_until_its_writer_ends(city_db_url):
         async with AsyncConnectionPool(
             city_db_url, min_size=1, max_size=2, kwargs={"autocommit": True, "row_factory": dict_row}
         ) as pool:
-            cache = TileCache(1_000_000)
-            feed = ChangeFeed(pool, cache)
-            await feed.sync()
-            assert feed.ready_at is not None  # settled by the first sync's quick re-reads
+            reader = OutboxReader(pool)
+            cache = TileService(pool, reader, 1_000_000).cache
+            await reader.catch_up()
+            assert reader.complete_from is not None  # settled by the first read
             key = ("shelters", *tile_of(118.8, 32.0))
             with psycopg.connect(city_db_url) as holder, psycopg.connect(city_db_url) as other:
                 # A writer: it has written (so it has a transaction id), then draws the event id.
@@ -593,8 +599,8 @@ def test_feed_waits_for_a_gap_until_its_writer_ends(city_db_url):
                 other.commit()
                 cache.put(key, CachedTile.of(b"x"))
                 for _ in range(4):
-                    await feed.sync()
-                assert low in feed.missing  # still open: it may commit
+                    await reader.catch_up()
+                assert low in reader.missing  # still open: it may commit
                 holder.execute(
                     "INSERT INTO events (id, kind, payload) VALUES (%s, 'feature_changed',"
                     ' \'{"collection": "shelters", "bbox": [[118.8, 32.0, 118.8, 32.0]]}\')',
@@ -602,11 +608,11 @@ def test_feed_waits_for_a_gap_until_its_writer_ends(city_db_url):
                 )
                 cache.put(key, CachedTile.of(b"y"))  # as if rendered before the commit
                 holder.commit()
-            await feed.sync()
-            assert key not in cache and low not in feed.missing
+            await reader.catch_up()
+            assert key not in cache and low not in reader.missing
             for _ in range(3):
-                await feed.sync()
-            assert not feed.missing and not feed.watches
+                await reader.catch_up()
+            assert not reader.missing and not reader.watches
 
     asyncio.run(run())
 
@@ -618,7 +624,7 @@ def _service_test(db_url: str, body) -> None:
         async with AsyncConnectionPool(
             db_url, min_size=1, max_size=4, kwargs={"autocommit": True, "row_factory": dict_row}
         ) as pool:
-            await body(TileService(pool, 1_000_000))
+            await body(TileService(pool, OutboxReader(pool), 1_000_000))
 
     asyncio.run(run())
 
@@ -638,11 +644,11 @@ def test_a_render_overtaken_by_a_change_is_not_stored(city_db_url):
             return tile
 
         service.render = slow_render
-        await service.feed.sync()
+        await service.reader.catch_up()
         pending = asyncio.create_task(service.tile(safety, *t))
         await rendered.wait()
         await asyncio.to_thread(_insert, city_db_url, "OVERTAKE", cell["lon"], cell["lat"])
-        await service.feed.sync()  # applies the write (a read after the render began): evicts the tile
+        await service.reader.catch_up()  # applies the write (a read after the render began): evicts the tile
         go.set()
         stale, hit = await pending
         assert not hit and decode(stale.body, "safety")[cell["id"]]["properties"]["colour"] == "blue"
@@ -669,7 +675,7 @@ def test_concurrent_requests_for_one_tile_share_its_render(city_db_url):
             return await real_render(*args)
 
         service.render = slow_render
-        await service.feed.sync()
+        await service.reader.catch_up()
         first = asyncio.create_task(service.tile(safety, *t))
         await started.wait()
         others = [asyncio.create_task(service.tile(safety, *t)) for _ in range(5)]

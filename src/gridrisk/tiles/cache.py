@@ -2,33 +2,25 @@
 
 Every write path (API, bulk import, raw SQL) records what it changed in the `events` outbox in the
 writing transaction: `cell_colour` (layer + code), `feature_changed` (collection + one box per row,
-old ∪ new geometry) and `layer_changed` (a re-imported layer). Before a request is answered from
-the cache, `ChangeFeed.sync()` reads every event committed since the last read (one indexed query)
-and evicts the cached tiles whose buffered envelope meets a changed box — nothing else — so a
-write acknowledged before the request began is always in the answer. Each uvicorn worker keeps its
-own cache and feed; nothing relies on in-process notifications.
+old ∪ new geometry) and `layer_changed` (a re-imported layer). The tile service consumes the app's
+`OutboxReader` (events/outbox.py): every batch it reads evicts the cached tiles whose buffered
+envelope meets a changed box, nothing else. Before a request is answered from the cache,
+`reader.catch_up()` delivers every event committed since the last read (one indexed query, shared
+by the requests waiting), so a write acknowledged before the request began is always in the answer.
+Each uvicorn worker keeps its own cache and reader; nothing relies on in-process notifications.
 
-Concurrency, the subtle part:
+Concurrency, the subtle part (ids that commit late are the reader's business: it delivers them
+when they commit, and says from which read on it can miss none, `complete_from`):
 
-- Ids are drawn when a row is written, not when it commits: id 10 may become visible after id 11.
-  The feed remembers the ids it has not seen below the newest one (`missing`) and asks for them
-  again on every read until every transaction that could still commit them has ended. The next
-  read lists this database's running transactions (after its snapshot: a writer of a missing id is
-  among them or has already committed); once none of those runs any more, every row they wrote is
-  visible to the following read, which still asks for the missing ids and only then forgets them.
 - A tile not cached is rendered at once (a render that starts after the request arrived is
   current for it). It is stored only if no read after the last one completed before the render
   began evicted it: a change committed after the render's snapshot is applied by such a read, and
-  the tile would show the state before it.
-- At start, ids older than the oldest transaction running then are settled; the ones between it
-  and the newest that are not visible may still commit and are asked for like any gap. Writers
-  whose start this role cannot see (other roles' sessions) are waited for before anything is stored.
+  the tile would show the state before it. Nor is it stored if it began before `complete_from`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import hashlib
 import logging
 from collections import Counter, OrderedDict
@@ -37,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gridrisk.db.sql_files import sql
+from gridrisk.events.outbox import PAGE, Batch, Box, OutboxEvent, OutboxReader
 from gridrisk.tiles.mvt import (
     ADMIN_LAYERS,
     COLLECTIONS,
@@ -53,18 +46,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("gridrisk.tiles")
 
 Key = tuple[str, int, int, int]  # (collection, z, x, y)
-Box = tuple[float, float, float, float]  # lon/lat (minx, miny, maxx, maxy)
 
-# Rows per read (tile_events.sql has the same LIMIT); a fuller read means a flood (a recompute,
-# a re-import): the whole cache is dropped instead of evicting tile by tile.
-READ_LIMIT = 1000
-# More unseen ids than this (a huge rolled-back batch) also drops the cache and starts afresh.
-MAX_MISSING = 10_000
+# A batch this big (a full page of the reader: a recompute, a re-import) drops the whole cache
+# instead of evicting tile by tile.
+FLOOD = PAGE
 # Bookkeeping per cached tile beyond its body (key, entry, index), for the byte budget.
 ENTRY_OVERHEAD = 200
-# Clocks of one server, but a margin all the same: an id drawn this long before a transaction began
-# cannot be one of that transaction's.
-START_MARGIN = dt.timedelta(minutes=1)
 
 
 def content_etag(body: bytes) -> str:
@@ -216,40 +203,11 @@ class TileCache:
         }
 
 
-@dataclass(slots=True)
-class _Watch:
-    """Unseen ids up to UPTO, forgotten once the transactions that may still commit them have ended.
-
-    `xids`: this database's transactions running at read `listed` (None: the next read lists them);
-    `ended`: the first read at which none of them ran any more, so that every later read sees their
-    rows.
-    """
-
-    upto: int
-    xids: frozenset[int] | None = None
-    listed: int = 0
-    ended: int | None = None
-
-    def advance(self, n: int, running: frozenset[int] | None) -> bool:
-        """Update with read N's running transactions (None: not listed); True once settled."""
-        if self.ended is not None:
-            return n > self.ended
-        if running is None:
-            return False
-        if self.xids is None:
-            self.xids, self.listed = running, n
-            if not running:
-                self.ended = n
-        elif n > self.listed and not self.xids & running:
-            self.ended = n
-        return False
-
-
-def changes_of(rows: Iterable[dict[str, Any]]) -> dict[str, list[Box] | None]:
-    """Per tile collection, the lon/lat boxes that changed (None: all of it), from outbox rows."""
+def changes_of(events: Iterable[OutboxEvent]) -> dict[str, list[Box] | None]:
+    """Per tile collection, the lon/lat boxes that changed (None: all of it), from outbox events."""
     out: dict[str, list[Box] | None] = {}
 
-    def add(collection: str | None, boxes: list[Box] | None) -> None:
+    def add(collection: str | None, boxes: tuple[Box, ...] | None) -> None:
         if collection is None or collection not in COLLECTIONS:
             return
         if boxes is None or out.get(collection, []) is None:
@@ -257,184 +215,20 @@ def changes_of(rows: Iterable[dict[str, Any]]) -> dict[str, list[Box] | None]:
         else:
             out.setdefault(collection, []).extend(boxes)  # type: ignore[union-attr]
 
-    for row in rows:
-        kind, target = row["kind"], row["target"]
+    for event in events:
+        kind, target = event.kind, event.target
         if kind == "cell_colour":
-            collection = LAYER_COLLECTION.get(target)
+            collection = LAYER_COLLECTION.get(target)  # type: ignore[arg-type]
             if collection in GRID_COLLECTIONS:  # district tiles carry no colour
-                box = row["cell_box"]
-                add(collection, [tuple(box)] if box else None)  # type: ignore[list-item]
+                add(collection, event.boxes)  # no box (the cell is gone): the whole layer
         elif kind == "feature_changed":
-            boxes = row["boxes"]
-            ok = isinstance(boxes, list) and boxes and all(isinstance(b, list) and len(b) == 4 for b in boxes)
-            add(target, [tuple(float(v) for v in b) for b in boxes] if ok else None)  # type: ignore[misc]
+            add(target, event.boxes)
         elif kind == "layer_changed":
-            add(LAYER_COLLECTION.get(target), None)
+            add(LAYER_COLLECTION.get(target), None)  # type: ignore[arg-type]
             if target in ADMIN_LAYERS:  # every grid cell's district_code may have moved
                 for grid in GRID_COLLECTIONS:
                     add(grid, None)
     return out
-
-
-class ChangeFeed:
-    """Applies the outbox to a TileCache; `sync()` returns once every earlier commit is applied."""
-
-    def __init__(self, pool: AsyncConnectionPool, cache: TileCache) -> None:
-        self.pool = pool
-        self.cache = cache
-        self.after: int | None = None  # the newest id applied (None: not started)
-        self.missing: set[int] = set()  # unseen ids at or below `after` that may still commit
-        self.watches: list[_Watch] = []
-        self.start_watch: _Watch | None = None  # ids below `after` unknown at start
-        self.ready_at: int | None = None  # tiles rendered after this read may be stored
-        self.checks = 0  # reads completed
-        self._next: asyncio.Future[int] | None = None
-        self._pump: asyncio.Task | None = None
-
-    def may_store(self, check: int) -> bool:
-        """Whether a tile rendered after read CHECK may be stored (the start is settled by then)."""
-        return self.ready_at is not None and check >= self.ready_at
-
-    async def sync(self) -> int:
-        """Apply every event committed before this call; return the number of the read that did.
-
-        Concurrent callers share reads: a caller waits for the next read that starts after it
-        arrived (never one already running), so one query serves every request that came meanwhile.
-        """
-        fut = self._next
-        if fut is None:
-            fut = self._next = asyncio.get_running_loop().create_future()
-            fut.add_done_callback(_retrieve)
-            if self._pump is None:
-                self._pump = asyncio.get_running_loop().create_task(self._run(), name="gridrisk-tile-feed")
-        return await asyncio.shield(fut)
-
-    async def _run(self) -> None:
-        try:
-            while self._next is not None:
-                fut, self._next = self._next, None
-                try:
-                    n = await self._read()
-                except asyncio.CancelledError:
-                    fut.cancel()
-                    raise
-                except Exception as exc:  # the waiters answer it (503 for a lost database)
-                    fut.set_exception(exc)
-                else:
-                    fut.set_result(n)
-        finally:
-            self._pump = None
-            if self._next is not None and not self._next.done():
-                self._next.cancel()
-                self._next = None
-
-    async def _read(self) -> int:
-        n = await self._read_once()
-        while self.after is None:  # dropped everything (a flood): start afresh at once
-            n = await self._read_once()
-        return n
-
-    async def _read_once(self) -> int:
-        """One read of the outbox (or the start), then the evictions it implies."""
-        n = self.checks + 1
-        async with self.pool.connection() as conn:
-            if self.after is None:
-                await self._start(conn, n)
-                self.checks = n
-                return n
-            params = {
-                "after": self.after,
-                "missing": sorted(self.missing),
-                "want_xids": self.start_watch is not None or bool(self.watches),
-            }
-            cur = await conn.execute(sql("tile_events"), params, prepare=True)
-            rows = await cur.fetchall()
-        running = frozenset(rows[0]["xids"]) if rows[0]["xids"] is not None else None
-        events = [r for r in rows if r["id"] is not None]
-        if sum(1 for r in events if r["id"] > self.after) >= READ_LIMIT:
-            log.info("tile cache: more than %d changes at once; dropping every cached tile", READ_LIMIT)
-            self._drop_all(n)
-        else:
-            self._apply(n, events, running)
-        self.checks = n
-        return n
-
-    async def _start(self, conn: Any, n: int) -> None:
-        """Start after the newest id, knowing which older ids may still commit.
-
-        A transaction's event ids are drawn after it began: ids older than the oldest running
-        transaction (with a minute's margin for clocks) are settled; between them and the newest,
-        the ids not visible are missing. Writers whose start this role cannot see are waited for.
-        """
-        cur = await conn.execute(sql("tile_events_sessions"))
-        sessions = await cur.fetchone()
-        cut = (sessions["oldest"] or sessions["now"]) - START_MARGIN
-        cur = await conn.execute(sql("tile_events_start"), {"cut": cut, "span": MAX_MISSING * 20})
-        row = await cur.fetchone()
-        newest, floor, seen = int(row["newest"]), int(row["floor"]), row["seen"]
-        self.cache.evict(None, None, n)
-        self.after, self.watches, self.start_watch = newest, [], None
-        self.missing = set(range(floor + 1, newest + 1)).difference(seen) if seen is not None else None
-        if self.missing is None or len(self.missing) > MAX_MISSING:
-            # Too far back to tell the ids apart: wait until every writer running now has ended.
-            self.missing, self.start_watch, self.ready_at = set(), _Watch(newest), None
-            return
-        if self.missing:
-            self.watches.append(_Watch(newest))
-        hidden = frozenset(sessions["hidden"])
-        if hidden:
-            # Listed before this read's snapshot: once they have ended, the next read sees their rows.
-            self.start_watch, self.ready_at = _Watch(newest, hidden, listed=n - 1), None
-        else:
-            self.ready_at = n
-
-    def _drop_all(self, n: int) -> None:
-        """Forget everything: empty the cache and start afresh (the next read)."""
-        self.cache.evict(None, None, n)
-        self.after, self.missing, self.watches, self.start_watch, self.ready_at = None, set(), [], None, None
-
-    def _apply(self, n: int, events: list[dict[str, Any]], running: frozenset[int] | None) -> None:
-        assert self.after is not None
-        gaps = False
-        for row in events:
-            event_id = row["id"]
-            if event_id in self.missing:
-                self.missing.discard(event_id)
-            elif event_id > self.after:
-                if event_id > self.after + 1:
-                    self.missing.update(range(self.after + 1, event_id))
-                    gaps = True
-                self.after = event_id
-        for collection, boxes in changes_of(events).items():
-            self.cache.evict(collection, boxes, n)
-        # A settled watch's ids can no longer commit: stop asking for them (and for any below).
-        settled = [w.upto for w in self.watches if w.advance(n, running)]
-        if settled:
-            bound = max(settled)
-            self.watches = [w for w in self.watches if w.upto > bound]
-            self.missing = {i for i in self.missing if i > bound}
-        if gaps:  # its writers are listed by the next read
-            self.watches.append(_Watch(self.after))
-        if self.start_watch is not None and self.start_watch.advance(n, running):
-            self.start_watch = None
-            self.ready_at = n
-        if len(self.missing) > MAX_MISSING:
-            log.warning("tile cache: %d outbox ids still uncommitted; starting afresh", len(self.missing))
-            self._drop_all(n)
-
-    def stats(self) -> dict[str, Any]:
-        return {
-            "reads": self.checks,
-            "after": self.after,
-            "missing": len(self.missing),
-            "ready": self.ready_at is not None,
-        }
-
-
-def _retrieve(fut: asyncio.Future) -> None:
-    """Mark a shared future's exception as seen (its waiters may all have gone)."""
-    if not fut.cancelled():
-        fut.exception()
 
 
 @dataclass(slots=True)
@@ -446,18 +240,33 @@ class _Flight:
 
 @dataclass
 class TileService:
-    """The cache, the feed that keeps it current, and the renderer behind them (one per worker)."""
+    """The cache, kept current by the outbox reader, and the renderer behind it (one per worker)."""
 
     pool: AsyncConnectionPool
+    reader: OutboxReader
     max_bytes: int
     cache: TileCache = field(init=False)
-    feed: ChangeFeed = field(init=False)
     _flights: dict[Key, _Flight] = field(init=False, default_factory=dict)
     _issued: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         self.cache = TileCache(self.max_bytes)
-        self.feed = ChangeFeed(self.pool, self.cache)
+        self.reader.subscribe(self._on_batch)
+
+    def _on_batch(self, batch: Batch) -> None:
+        """Evict the tiles over what the reader found (all of them on a reset or a flood)."""
+        if batch.reset or len(batch.events) >= FLOOD:
+            if not batch.reset:
+                log.info("tile cache: %d changes at once; dropping every cached tile", len(batch.events))
+            self.cache.evict(None, None, batch.read)
+            return
+        for collection, boxes in changes_of(batch.events).items():
+            self.cache.evict(collection, boxes, batch.read)
+
+    def may_store(self, check: int) -> bool:
+        """Whether a tile rendered after read CHECK may be stored (no commit can be missed since)."""
+        ready = self.reader.complete_from
+        return ready is not None and check >= ready
 
     async def tile(self, collection: TileCollection, z: int, x: int, y: int) -> tuple[CachedTile, bool]:
         """The tile, current as of this call, and whether it came from the cache.
@@ -471,13 +280,13 @@ class TileService:
         arrived = self._issued
         if self.cache.max_bytes == 0:
             return CachedTile.of(await self.render(collection, z, x, y)), False
-        if key in self.cache or key in self._flights or self.feed.ready_at is None:
-            await self.feed.sync()
+        if key in self.cache or key in self._flights or self.reader.complete_from is None:
+            await self.reader.catch_up()
             cached = self.cache.get(key)
             if cached is not None:
                 return cached, True
             # A render in flight is current for this request if it began after the request came,
-            # or if nothing evicted the tile since it began (the sync applied every change
+            # or if nothing evicted the tile since it began (the read applied every change
             # committed before the request): join it rather than render the same tile again.
             flight = self._flights.get(key)
             if flight is not None and (
@@ -486,7 +295,7 @@ class TileService:
                 return await asyncio.shield(flight.task), False
         else:
             self.cache.misses += 1
-        check = self.feed.checks
+        check = self.reader.reads
         self._issued += 1
         flight = _Flight(
             asyncio.get_running_loop().create_task(self._render_and_store(collection, key, check)),
@@ -512,7 +321,7 @@ class TileService:
         # Every change committed after the render's snapshot is applied by a read numbered above
         # CHECK (read CHECK had completed before the render was issued). No await between this
         # test and the store: no eviction can slip in between.
-        if self.feed.may_store(check) and not self.cache.touched_since(key, check):
+        if self.may_store(check) and not self.cache.touched_since(key, check):
             self.cache.put(key, tile)
         return tile
 
@@ -525,4 +334,4 @@ class TileService:
         return bytes(mvt) if mvt else b""
 
     def stats(self) -> dict[str, Any]:
-        return {**self.cache.stats(), **self.feed.stats(), "rendering": len(self._flights)}
+        return {**self.cache.stats(), **self.reader.stats(), "rendering": len(self._flights)}

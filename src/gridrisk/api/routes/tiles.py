@@ -1,9 +1,9 @@
 """Vector tiles: /tiles/{collection}/{z}/{x}/{y}.mvt (MVT from ST_AsMVT) and TileJSON 3.0.0.
 
-Tiles come from a per-worker cache that is never stale (see tiles/cache.py): every request
-first applies the outbox events committed before it, so a tile over a changed cell or feature is
-rendered afresh. Clients revalidate (`Cache-Control: no-cache`) with the content ETag and get 304
-while nothing in the tile changed.
+Tiles come from a per-worker cache that is never stale (see tiles/cache.py): an answer from the
+cache first has the outbox reader apply the events committed before it, so a tile over a changed
+cell or feature is rendered afresh. Clients revalidate (`Cache-Control: no-cache`) with the
+content ETag and get 304 while nothing in the tile changed.
 """
 
 from __future__ import annotations
@@ -26,16 +26,6 @@ MVT = "application/vnd.mapbox-vector-tile"
 
 _COLLECTION_IDS = ", ".join(COLLECTIONS)
 CollectionId = Annotated[str, Path(description=f"One of: {_COLLECTION_IDS}", examples=["safety"])]
-
-
-def tile_service(app: Any) -> TileService:
-    """The app's tile service, created on first use for the app's current pool (one per worker)."""
-    pool = app.state.pool
-    service: TileService | None = getattr(app.state, "tile_service", None)
-    if service is None or service.pool is not pool:
-        service = TileService(pool, app.state.settings.tile_cache_mb * 1024 * 1024)
-        app.state.tile_service = service
-    return service
 
 
 def _collection(collection: str) -> TileCollection:
@@ -95,7 +85,8 @@ async def get_tile(
             f"Collection '{coll.id}' has tiles from zoom {coll.minzoom} (its features are too many to "
             f"draw below); see /tiles/{coll.id}.json."
         )
-    tile, hit = await tile_service(request.app).tile(coll, z, x, y)
+    service: TileService = request.app.state.tile_service  # made in the lifespan
+    tile, hit = await service.tile(coll, z, x, y)
     return _tile_response(request, tile, hit=hit, if_none_match=if_none_match)
 
 
