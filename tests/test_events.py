@@ -17,7 +17,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from gridrisk.api.routes import events as events_route
 from gridrisk.events import hub as live_events
+from gridrisk.events import outbox
 from gridrisk.events.hub import EventHub, prune_events
+from gridrisk.events.outbox import OutboxReader
 
 GRID_AND_DISTRICT = {"district", "comprehensive", "emergency", "safety"}
 
@@ -444,30 +446,75 @@ def test_the_hub_reconnects_after_losing_its_connection_and_misses_nothing(serve
     asyncio.run(run())
 
 
-# -- the hub on its own -------------------------------------------------------------------------
+# -- the outbox reader and the hub on their own ---------------------------------------------------
+
+
+def test_the_outbox_reader_hands_each_consumer_every_event_once_late_commits_included(city_db_url):
+    """The consumer contract: catch_up() is read-after-write; a late id comes when it commits, once."""
+    (pa,) = blue_points(city_db_url, "320102", 1)
+    (pb,) = blue_points(city_db_url, "320104", 1)
+
+    async def run():
+        async with AsyncConnectionPool(city_db_url, min_size=1, max_size=2) as pool:
+            reader = OutboxReader(pool)  # not started: read only when asked
+            got: list[int] = []
+            resets: list[int] = []
+
+            def on_batch(batch):
+                got.extend(e.id for e in batch.events)
+                if batch.reset:
+                    resets.append(batch.read)
+
+            reader.subscribe(on_batch)
+            first = await reader.catch_up()
+            assert resets == [first] and got == [] and reader.complete_from == first
+            start = reader.position
+            with psycopg.connect(city_db_url) as slow:
+                slow.execute(INSERT, ("OUT-SLOW", *pa))  # ids start+1..start+5, still open
+                await asyncio.to_thread(add_source, city_db_url, "OUT-FAST", pb)  # start+6..start+10
+                await reader.catch_up()  # committed before the call: delivered by it
+                assert got == list(range(start + 6, start + 11))
+                assert set(range(start + 1, start + 6)) <= reader.missing
+                await reader.catch_up()
+                assert got == list(range(start + 6, start + 11))  # nothing twice
+                slow.commit()
+            await reader.catch_up()
+            assert got == list(range(start + 6, start + 11)) + list(range(start + 1, start + 6))
+            for _ in range(3):  # the writers have ended: the watch settles
+                await reader.catch_up()
+            assert not reader.missing and not reader.watches and resets == [first]
+            await reader.aclose()
+            with pytest.raises(psycopg.OperationalError):
+                await reader.catch_up()
+
+    asyncio.run(run())
 
 
 def test_a_slow_subscriber_is_dropped_without_holding_back_the_others(city_db_url):
     points = blue_points(city_db_url, "320102", 2)
 
     async def run():
-        hub = EventHub(city_db_url)
-        assert await hub.wait_ready(10)
-        slow = hub.subscribe(size=3)
-        fast = hub.subscribe()
-        for i, p in enumerate(points):
-            await asyncio.to_thread(add_source, city_db_url, f"EV-S{i}", p)
-        expected = events_after(city_db_url, fast.start)
-        got = []
-        async with asyncio.timeout(5):
-            while len(got) < len(expected):
-                got.append(await fast.queue.get())
-        assert [(e.id, e.kind, json.loads(e.data)) for e in got] == expected
-        assert slow.dropped and slow.queue.get_nowait() is None  # its stream ends; it resumes by id
-        assert hub.stats()["subscribers"] == 1
-        await hub.aclose()
-        assert fast.queue.get_nowait() is None
-        assert not [t for t in asyncio.all_tasks() if t.get_name() == "gridrisk-event-hub"]
+        async with AsyncConnectionPool(city_db_url, min_size=1, max_size=2) as pool:
+            reader = OutboxReader(pool)
+            reader.start()
+            hub = EventHub(reader)
+            assert await hub.wait_ready(10)
+            slow = hub.subscribe(size=3)
+            fast = hub.subscribe()
+            for i, p in enumerate(points):
+                await asyncio.to_thread(add_source, city_db_url, f"EV-S{i}", p)
+            expected = events_after(city_db_url, fast.start)
+            got = []
+            async with asyncio.timeout(5):
+                while len(got) < len(expected):
+                    got.append(await fast.queue.get())
+            assert [(e.id, e.kind, json.loads(e.data)) for e in got] == expected
+            assert slow.dropped and slow.queue.get_nowait() is None  # its stream ends; it resumes by id
+            assert hub.stats()["subscribers"] == 1
+            await hub.aclose()
+            assert fast.queue.get_nowait() is None
+            await reader.aclose()
+            assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("gridrisk-outbox")]
 
     asyncio.run(run())
 
@@ -476,14 +523,16 @@ def test_the_hub_stops_when_the_app_pool_closes(city_db_url):
     async def run():
         pool = AsyncConnectionPool(city_db_url, min_size=1, max_size=1, open=False)
         await pool.open()
-        hub = EventHub(city_db_url, pool=pool)
+        reader = OutboxReader(pool)
+        reader.start()
+        hub = EventHub(reader)
         assert await hub.wait_ready(10)
         sub = hub.subscribe()
         await pool.close()
-        async with asyncio.timeout(live_events.POLL_S + 3):
+        async with asyncio.timeout(outbox.POLL_S + 3):
             assert await sub.queue.get() is None
-        assert hub.closed
-        assert not [t for t in asyncio.all_tasks() if t.get_name() == "gridrisk-event-hub"]
+        assert hub.closed and reader.closed
+        assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("gridrisk-outbox")]
 
     asyncio.run(run())
 

@@ -30,7 +30,7 @@ from gridrisk.api.routes import (
 )
 from gridrisk.db.pool import make_pool, open_pool
 from gridrisk.errors import COMMON_RESPONSES, install_error_handlers
-from gridrisk.events.hub import close_hub
+from gridrisk.events.hub import EventHub
 from gridrisk.events.outbox import OutboxReader
 from gridrisk.ogc import routes as ogc
 from gridrisk.settings import Settings
@@ -48,16 +48,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pool = make_pool(settings)
         app.state.pool = pool
         await open_pool(pool)
-        # One outbox reader per process, and its consumers. Not listening yet: the tile cache
-        # reads it when it answers (the event hub still reads the outbox itself).
+        # One outbox reader per process, and its consumers: subscribed before it starts, so that
+        # each sees its first read.
         outbox = OutboxReader(pool)
         app.state.outbox = outbox
+        app.state.event_hub = EventHub(outbox)
         app.state.tile_service = TileService(pool, outbox, settings.tile_cache_mb * 1024 * 1024)
+        outbox.start()
         log.info("gridrisk %s started; database pool opening in the background", __version__)
         try:
             yield
         finally:
-            await close_hub(app)
+            await app.state.event_hub.aclose()
             await outbox.aclose()
             await pool.close()
 

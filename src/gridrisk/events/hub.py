@@ -1,77 +1,34 @@
-"""The live event hub: one LISTEN connection per process fans the `events` outbox out to SSE subscribers.
+"""The live event hub: the outbox reader's events, in id order, fanned out to SSE subscribers.
 
-The outbox rows are written by the database in the same transaction as the change they report
-(`risk_recolour`), which then `pg_notify('gridrisk_events')`s. The hub wakes on that notification,
-or at least every `POLL_S`, reads the rows after the last id it delivered, and puts them on each
-subscriber's bounded queue. Everything runs on the app's event loop: fan-out is synchronous
-(`put_nowait`), so a subscriber registers between two fan-outs and knows exactly where it starts.
-
-Ids are drawn from a sequence when a row is written, not when it is committed: a transaction can
-commit id 11 while id 10 is still open (or rolled back). Delivering 11 then would lose 10 for good
-(clients resume after the highest id they saw), so the hub holds back at such a gap until every
-transaction that could still fill it has ended, for at most `GAP_MAX_WAIT_S`. Rows that commit
-after that are delivered late, without an SSE id (so they never move a client's resume point back).
+The hub is one consumer of the app's `OutboxReader` (events/outbox.py), which reads the outbox,
+listens for commits and tracks ids that commit late. The reader hands over each event as soon as it
+is visible; SSE clients resume after the highest id they saw, so the hub releases events strictly
+in id order: it holds an event back while a lower id may still commit (one in the reader's
+`missing`), for at most `GAP_MAX_WAIT_S`. An id that commits after that (or one that was in flight
+when the reader started) goes out late, without an SSE id, so that it never moves a client's resume
+point back. Everything runs on the app's event loop and fan-out never awaits (`put_nowait`), so a
+subscriber registers between two fan-outs and knows exactly where it starts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psycopg
 
-if TYPE_CHECKING:
-    from psycopg_pool import AsyncConnectionPool
+from gridrisk.events.outbox import Batch, OutboxEvent, OutboxReader
 
 log = logging.getLogger("gridrisk.events")
 
-CHANNEL = "gridrisk_events"
-# Fallback poll: catches anything a missed notification (or a reconnect) would otherwise delay.
-POLL_S = 1.0
-# While a gap is pending: how often to check whether the transactions that could fill it ended.
-GAP_POLL_S = 0.05
-# The longest a gap holds back later events; after it, they go out and the gap is watched for late rows.
+# The longest a gap holds back later events; after it, they go out and the gap's ids follow late.
 GAP_MAX_WAIT_S = 5.0
-# How long skipped ids are watched for a late commit.
-LATE_WATCH_S = 300.0
-BATCH = 1000
 # Per subscriber: a client this far behind is dropped (its stream ends; it resumes by Last-Event-ID).
 QUEUE_SIZE = 10_000
-RECONNECT_MIN_S = 0.5
-RECONNECT_MAX_S = 10.0
-# A read on the listening connection that takes longer means the connection is dead: reconnect.
-IO_TIMEOUT_S = 10.0
-
-_ROWS_AFTER = """
-SELECT id, kind, payload->>'layer' AS layer, payload::text AS data
-FROM events WHERE id > %(after)s ORDER BY id LIMIT %(limit)s
-"""
-_ROWS_BETWEEN = """
-SELECT id, kind, payload->>'layer' AS layer, payload::text AS data
-FROM events WHERE id BETWEEN %(lo)s AND %(hi)s AND id <> ALL(%(seen)s::bigint[]) ORDER BY id LIMIT %(limit)s
-"""
-# Where "now" is: the newest committed row; for an empty outbox, the sequence (nothing to deliver).
-_START_ID = """
-SELECT coalesce((SELECT max(id) FROM events),
-                pg_sequence_last_value(pg_get_serial_sequence('events', 'id')::regclass), 0)
-"""
-# The transactions of this database in progress right now: any of them may hold an uncommitted id.
-# (Per database, not the server-wide snapshot: other databases' long jobs must not stall this feed.
-# backend_xid is shown for every role's sessions. Prepared two-phase transactions are not listed;
-# GAP_MAX_WAIT_S bounds that case.)
-_RUNNING_XIDS = """
-SELECT coalesce(array_agg(backend_xid::text), '{}') FROM pg_stat_activity
-WHERE datname = current_database() AND backend_xid IS NOT NULL
-"""
-_ANY_RUNNING = """
-SELECT EXISTS (SELECT 1 FROM pg_stat_activity
-               WHERE datname = current_database() AND backend_xid::text = ANY(%s::text[]))
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,15 +51,15 @@ class Event:
         return cls(event_id, kind, layer, data, late, ("\n".join(lines) + "\n\n").encode())
 
     @classmethod
-    def from_row(cls, row: Any, *, late: bool = False) -> Event:
-        """From a (id, kind, layer, data) tuple row."""
-        return cls.make(row[0], row[1], row[2], row[3], late=late)
+    def of(cls, event: OutboxEvent, *, late: bool = False) -> Event:
+        """From an event of the outbox reader."""
+        return cls.make(event.id, event.kind, event.layer, event.data, late=late)
 
 
 class Subscription:
     """One client's view of the hub: its filters, its starting point and its bounded queue."""
 
-    __slots__ = ("queue", "start", "after", "kinds", "layer", "watch", "skip_late", "dropped")
+    __slots__ = ("queue", "start", "after", "kinds", "layer", "maybe_late", "skip_late", "dropped")
 
     def __init__(
         self, *, start: int, after: int | None, kinds: Iterable[str] | None, layer: str | None, size: int
@@ -115,8 +72,8 @@ class Subscription:
         self.after = start if after is None else max(after, start)
         self.kinds = frozenset(kinds) if kinds else None
         self.layer = layer
-        # Id ranges the hub was watching for late rows at registration, and those the replay sent.
-        self.watch: list[tuple[int, int]] = []
+        # Ids at or below `start` that could still come late at registration, and those the replay sent.
+        self.maybe_late: frozenset[int] = frozenset()
         self.skip_late: set[int] = set()
         self.dropped = False
 
@@ -137,83 +94,65 @@ class Subscription:
 
     def note_replayed(self, event_id: int) -> None:
         """Remember a replayed id the hub may still deliver late, so the client never gets it twice."""
-        if any(lo <= event_id <= hi for lo, hi in self.watch):
+        if event_id in self.maybe_late:
             self.skip_late.add(event_id)
 
 
 @dataclass(slots=True)
 class _Gap:
-    first: int  # the first missing id
+    first: int  # the first id that may still commit
     since: float
-    xids: list[str] | None = None  # transactions in progress just after the gap was seen
-    timed_out: bool = False
-
-
-@dataclass(slots=True)
-class _LateWatch:
-    lo: int
-    hi: int
-    until: float
-    seen: set[int] = field(default_factory=set)
 
 
 class EventHub:
-    """One per app process: a dedicated LISTEN connection, a reader task, and the subscriptions."""
+    """One per app process: takes the outbox reader's batches, orders them, fans them out."""
 
-    def __init__(self, conninfo: str, *, pool: AsyncConnectionPool | None = None) -> None:
-        self.conninfo = conninfo
-        self.pool = pool
-        self.last_id: int | None = None  # the high-water mark: every id up to it has been fanned out
-        self.connected = False
+    def __init__(self, reader: OutboxReader) -> None:
+        self.reader = reader
+        # The high-water mark: every id up to it has been fanned out (or given up on, then late).
+        self.last_id: int | None = reader.position
+        self._pending: dict[int, OutboxEvent] = {}  # read, above last_id, held back by a gap
         self._subs: set[Subscription] = set()
-        self._ready = asyncio.Event()
-        self._task: asyncio.Task | None = None
-        self._closed = False
         self._gap: _Gap | None = None
-        self._late: list[_LateWatch] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._closed = False
+        reader.subscribe(self._on_batch, self._on_reader_closed)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     @property
     def closed(self) -> bool:
-        """True once stopped (aclose, the pool closed, or a bug); `hub_for` then makes a new one."""
+        """True once stopped (aclose, or the reader stopped: the pool closed)."""
         return self._closed
 
-    def start(self) -> None:
-        """Start the reader task if it is not running (idempotent; called on every subscribe)."""
-        if self._task is None and not self._closed:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="gridrisk-event-hub")
-
     async def wait_ready(self, within: float) -> bool:
-        """Start if needed; wait up to WITHIN s until the hub knows where "now" is (False: DB unreachable)."""
-        self.start()
-        try:
-            async with asyncio.timeout(within):
-                await self._ready.wait()
-        except TimeoutError:
-            return False
-        return not self._closed
+        """Wait up to WITHIN s until the hub knows where "now" is (False: DB unreachable, or closed)."""
+        if self.last_id is None and not self._closed:
+            try:
+                async with asyncio.timeout(within):
+                    await self.reader.catch_up()
+            except (TimeoutError, psycopg.Error):
+                return False
+        return not self._closed and self.last_id is not None
 
     async def aclose(self) -> None:
-        """Stop the reader, close the connection and end every subscriber's stream."""
+        """Stop taking events and end every subscriber's stream (the reader is the lifespan's to close)."""
+        self.reader.unsubscribe(self._on_batch)
+        self._on_reader_closed()
+
+    def _on_reader_closed(self) -> None:
         self._closed = True
-        task, self._task = self._task, None
-        if task is not None and not task.done():
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        self._disarm()
         self._end_all()
 
     def stats(self) -> dict[str, Any]:
         """A snapshot for logs and health checks."""
         return {
-            "connected": self.connected,
+            "connected": self.reader.connected,
             "last_id": self.last_id,
             "subscribers": len(self._subs),
             "gap_pending": self._gap is not None,
-            "late_watches": len(self._late),
+            "held_back": len(self._pending),
         }
 
     # -- subscriptions --------------------------------------------------------------------------
@@ -236,7 +175,8 @@ class EventHub:
         if self.last_id is None:
             raise RuntimeError("the event hub is not ready")
         sub = Subscription(start=self.last_id, after=after, kinds=kinds, layer=layer, size=size or QUEUE_SIZE)
-        sub.watch = [(w.lo, w.hi) for w in self._late]
+        # Ids the replay may find committed that the reader would then also deliver late.
+        sub.maybe_late = frozenset(i for i in self.reader.missing if i <= self.last_id)
         self._subs.add(sub)
         if self._closed:
             self._end(sub)
@@ -275,169 +215,70 @@ class EventHub:
                     self._end(sub)
                     break
 
-    # -- the reader -----------------------------------------------------------------------------
+    # -- ordering -------------------------------------------------------------------------------
 
-    def _pool_gone(self) -> bool:
-        return self._closed or (self.pool is not None and self.pool.closed)
+    def _on_batch(self, batch: Batch) -> None:
+        """Fan out what the reader found: late ids at once, the others in id order."""
+        if self._closed:
+            return
+        if self.last_id is None:
+            self.last_id = batch.position  # the reader's start: live events are the ones after it
+        late: list[OutboxEvent] = []
+        for event in batch.events:
+            if event.id > self.last_id:
+                self._pending[event.id] = event
+            else:
+                late.append(event)
+        if late and self._subs:
+            self._fan_out([Event.of(e, late=True) for e in late])
+        self._release()
 
-    async def _run(self) -> None:
-        """Connect, LISTEN, read and fan out; on any connection failure, reconnect with backoff."""
-        backoff = RECONNECT_MIN_S
-        try:
-            while not self._pool_gone():
-                conn: psycopg.AsyncConnection | None = None
-                try:
-                    conn = await psycopg.AsyncConnection.connect(
-                        self.conninfo,
-                        autocommit=True,
-                        connect_timeout=5,
-                        application_name="gridrisk-events",
-                        # Notice a silently dead network within a minute even while idle.
-                        keepalives=1,
-                        keepalives_idle=30,
-                        keepalives_interval=10,
-                        keepalives_count=3,
-                    )
-                    async with asyncio.timeout(IO_TIMEOUT_S):
-                        await conn.execute(f"SET statement_timeout = {int(IO_TIMEOUT_S * 1000)}")
-                        # LISTEN before the first read: a commit between the two is then both
-                        # notified and read, never neither.
-                        await conn.execute(f"LISTEN {CHANNEL}")
-                        if self.last_id is None:
-                            cur = await conn.execute(_START_ID)
-                            self.last_id = int((await cur.fetchone())[0])
-                            self._ready.set()
-                    if backoff > RECONNECT_MIN_S:
-                        log.info("event hub reconnected; resuming after id %s", self.last_id)
-                    self.connected, backoff = True, RECONNECT_MIN_S
-                    while not self._pool_gone():
-                        async with asyncio.timeout(IO_TIMEOUT_S):
-                            wait = await self._read(conn)
-                        await self._wait_for_notify(conn, wait)
-                except (psycopg.Error, OSError, TimeoutError) as exc:
-                    if self._pool_gone():
-                        break
-                    log.warning(
-                        "event hub lost the database (%s); reconnecting in %.1f s",
-                        str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
-                        backoff,
-                    )
-                finally:
-                    self.connected = False
-                    if conn is not None:
-                        await conn.close()
-                if self._pool_gone():
-                    break
-                await asyncio.sleep(backoff * (0.75 + random.random() / 2))  # noqa: S311 (jitter)
-                backoff = min(backoff * 2, RECONNECT_MAX_S)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # a bug, not an outage: say so loudly, end the streams (clients retry)
-            log.exception("event hub failed")
-        finally:
-            self._closed = True
-            self._ready.set()  # nobody waits forever on a dead hub; wait_ready reports it closed
-            self._end_all()
-
-    async def _wait_for_notify(self, conn: psycopg.AsyncConnection, seconds: float) -> None:
-        """Return on a notification (or one that arrived during the last read), or after SECONDS."""
-        gen = conn.notifies(timeout=seconds, stop_after=1)
-        try:
-            async for _ in gen:
-                pass
-        finally:
-            await gen.aclose()
-
-    async def _read(self, conn: psycopg.AsyncConnection) -> float:
-        """Fan out committed rows past the high-water mark, in id order; return the next wait."""
-        await self._read_late(conn)
-        while True:
-            gap = self._gap
-            gap_dead = False
-            if gap is not None:
-                if time.monotonic() - gap.since >= GAP_MAX_WAIT_S:
-                    gap_dead = gap.timed_out = True
-                elif gap.xids is not None:
-                    cur = await conn.execute(_ANY_RUNNING, (gap.xids,))
-                    gap_dead = not (await cur.fetchone())[0]
-            # This read's snapshot is newer than the check above: if every transaction that could
-            # fill the gap has ended, a row still missing now will never come.
-            cur = await conn.execute(_ROWS_AFTER, {"after": self.last_id, "limit": BATCH})
-            rows = await cur.fetchall()
-            batch: list[Event] = []
-            stalled = False
-            for row in rows:
-                expected = self.last_id + 1
-                if row[0] > expected:
-                    if self._gap is None or self._gap.first != expected:
-                        self._gap = _Gap(first=expected, since=time.monotonic())
-                        stalled = True
-                        break
-                    if not gap_dead:
-                        stalled = True
-                        break
-                    if self._gap.timed_out:
-                        log.warning(
-                            "events %d-%d still uncommitted after %.1f s; later events go first,"
-                            " these follow without an id if they commit",
-                            expected,
-                            row[0] - 1,
-                            GAP_MAX_WAIT_S,
-                        )
-                        self._late.append(_LateWatch(expected, row[0] - 1, time.monotonic() + LATE_WATCH_S))
-                    self._gap = None
-                    gap_dead = False  # a further gap in this batch is a new one
-                batch.append(Event.from_row(row))
-                self.last_id = row[0]
-            if self._gap is not None and self._gap.first <= self.last_id:
-                self._gap = None  # the missing row committed and went out in order
-            self._fan_out(batch)
-            if stalled:
-                if self._gap.xids is None:
-                    # Taken after the read that found the gap: a transaction holding a missing id
-                    # drew it before that read, so it is either finished or listed here.
-                    cur = await conn.execute(_RUNNING_XIDS)
-                    self._gap.xids = list((await cur.fetchone())[0])
-                    if not self._gap.xids:
-                        continue  # nothing can fill it any more: confirm with one more read
-                return GAP_POLL_S
-            if len(rows) < BATCH:
-                return POLL_S
-
-    async def _read_late(self, conn: psycopg.AsyncConnection) -> None:
-        """Deliver rows that committed after their gap was given up on; forget expired watches."""
-        if not self._late:
+    def _release(self) -> None:
+        """Fan out the held events next in id order; stop at a gap that may still fill, for a while."""
+        if self.last_id is None or self._closed:
             return
         now = time.monotonic()
-        self._late = [w for w in self._late if w.until > now]
-        events: list[Event] = []
-        for watch in list(self._late):
-            cur = await conn.execute(
-                _ROWS_BETWEEN, {"lo": watch.lo, "hi": watch.hi, "seen": list(watch.seen), "limit": BATCH}
-            )
-            for row in await cur.fetchall():
-                watch.seen.add(row[0])
-                events.append(Event.from_row(row, late=True))
-            if len(watch.seen) > watch.hi - watch.lo:
-                self._late.remove(watch)
-        self._fan_out(events)
+        out: list[OutboxEvent] = []
+        held = False
+        # The ids above the high-water mark that were never read and may still commit; an id in
+        # between that is neither held nor here was rolled back.
+        holes = sorted(i for i in self.reader.missing if i > self.last_id) if self._pending else []
+        h = 0
+        for event_id in sorted(self._pending):
+            while h < len(holes) and holes[h] <= self.last_id:
+                h += 1
+            if h < len(holes) and holes[h] < event_id:
+                if self._gap is None or self._gap.first != holes[h]:
+                    self._gap = _Gap(holes[h], now)
+                if now - self._gap.since < GAP_MAX_WAIT_S:
+                    held = True
+                    break
+                log.warning(
+                    "events %d-%d still uncommitted after %.1f s; later events go first,"
+                    " these follow without an id if they commit",
+                    holes[h],
+                    event_id - 1,
+                    GAP_MAX_WAIT_S,
+                )
+            out.append(self._pending.pop(event_id))
+            self.last_id = event_id
+        if held:
+            # Reads may stop coming (a quiet outbox): the timer releases the gap when it expires.
+            self._arm(self._gap.since + GAP_MAX_WAIT_S - now)  # type: ignore[union-attr]
+        else:
+            self._gap = None
+            self._disarm()
+        if out and self._subs:  # the wire form is built once, and only for someone
+            self._fan_out([Event.of(e) for e in out])
 
+    def _arm(self, delay: float) -> None:
+        self._disarm()
+        self._timer = asyncio.get_running_loop().call_later(max(delay, 0.0), self._release)
 
-def hub_for(app: Any) -> EventHub:
-    """The app's hub (created on first use, for the app's current pool); started lazily."""
-    pool = app.state.pool
-    hub: EventHub | None = getattr(app.state, "event_hub", None)
-    if hub is None or hub.closed or hub.pool is not pool:
-        hub = EventHub(pool.conninfo, pool=pool)
-        app.state.event_hub = hub
-    return hub
-
-
-async def close_hub(app: Any) -> None:
-    """Stop the app's hub if one was started (for the lifespan's shutdown)."""
-    hub: EventHub | None = getattr(app.state, "event_hub", None)
-    if hub is not None:
-        await hub.aclose()
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
 
 def prune_events(conn: psycopg.Connection, keep_days: float = 7) -> int:

@@ -15,7 +15,7 @@ from fastapi.responses import StreamingResponse
 
 from gridrisk.api.deps import PoolDep, Reader, SettingsDep
 from gridrisk.errors import InvalidInput, ServiceUnavailable
-from gridrisk.events.hub import GAP_MAX_WAIT_S, QUEUE_SIZE, Event, EventHub, Subscription, hub_for
+from gridrisk.events.hub import GAP_MAX_WAIT_S, QUEUE_SIZE, Event, EventHub, Subscription
 
 router = APIRouter(tags=["events"])
 log = logging.getLogger("gridrisk.events")
@@ -199,7 +199,7 @@ async def events(
     resume = _parse_resume(last_event_id_header, last_event_id)
     if layer is not None:
         await _check_layer(pool, layer)
-    hub = hub_for(request.app)
+    hub: EventHub = request.app.state.event_hub
     if not await hub.wait_ready(settings.pool_timeout_s):
         raise ServiceUnavailable(
             "The live event feed cannot reach the database right now; retry shortly.",
