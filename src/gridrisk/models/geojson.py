@@ -1,11 +1,13 @@
-"""GeoJSON geometry input: parsed, validated (type, ranges, validity) and normalised with shapely."""
+"""GeoJSON geometry input (parsed, validated: type, ranges, validity) and the registries' Feature models."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from functools import cache
 from typing import Any, Literal
 
 import shapely
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 from shapely.geometry import shape
 
 
@@ -20,6 +22,8 @@ class GeometryIn(BaseModel):
     @field_validator("coordinates")
     @classmethod
     def _ranges(cls, coords: list[Any]) -> list[Any]:
+        if _is_position(coords) and -180 <= coords[0] <= 180 and -90 <= coords[1] <= 90:
+            return coords  # one position in range: the common case, checked without the walk below
         for x, y in _positions(coords):
             if not (-180 <= x <= 180 and -90 <= y <= 90):
                 raise ValueError(f"position [{x}, {y}] is outside longitude -180..180 / latitude -90..90")
@@ -27,6 +31,8 @@ class GeometryIn(BaseModel):
 
     @model_validator(mode="after")
     def _valid(self) -> GeometryIn:
+        if self.type == "Point" and _is_position(self.coordinates):
+            return self  # numbers in range (checked above): a point is always valid, never empty
         try:
             geom = shape(self.model_dump())
         except Exception as exc:  # shapely raises several types for malformed nesting
@@ -41,6 +47,14 @@ class GeometryIn(BaseModel):
         return self.model_dump_json()
 
 
+_NUMBER = (int, float)
+
+
+def _is_position(coords: list[Any]) -> bool:
+    """[x, y] or [x, y, z] of plain numbers (finite or not)."""
+    return 2 <= len(coords) <= 3 and all(c.__class__ in _NUMBER for c in coords)
+
+
 def _positions(coords: Any):
     """Every [x, y] position in a nested GeoJSON coordinates array."""
     if isinstance(coords, list) and coords and all(isinstance(c, int | float) for c in coords):
@@ -52,3 +66,45 @@ def _positions(coords: Any):
         raise ValueError("coordinates must be nested arrays of numbers")
     for c in coords:
         yield from _positions(c)
+
+
+class Feature(BaseModel):
+    """A registry's feature as a GeoJSON Feature (the properties are the kind's)."""
+
+    type: Literal["Feature"]
+    id: int
+    geometry: dict[str, Any]
+    properties: dict[str, Any]
+
+
+class VersionEntry(BaseModel):
+    """One version of a registry's feature."""
+
+    version: int
+    at: datetime
+    by: str
+    op: Literal["create", "update", "close"]
+    changes: dict[str, list[Any]] = Field(description="field → [from, to]")
+
+
+@cache
+def feature_collection(feature: type[Feature]) -> type[BaseModel]:
+    """The FeatureCollection model of a kind's Feature model (one class each: OpenAPI names it once)."""
+    return create_model(
+        feature.__name__.removesuffix("Public") + "Collection",
+        __config__=ConfigDict(extra="allow"),
+        __doc__=f"{feature.__doc__.split(' as ')[0]}s as a GeoJSON FeatureCollection.",
+        type=(Literal["FeatureCollection"], ...),
+        features=(list[feature], ...),
+    )
+
+
+def not_null(*fields: str):
+    """A PATCH model's validator: FIELDS, when sent, cannot be null (leave one out to keep its value)."""
+
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("cannot be null; leave the field out to keep its value")
+        return value
+
+    return field_validator(*fields)(classmethod(_not_null))

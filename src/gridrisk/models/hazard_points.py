@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from gridrisk.models.geojson import GeometryIn
+from gridrisk.models.geojson import Feature, GeometryIn, VersionEntry, not_null
 from gridrisk.vocabulary import LEVELS as LEVELS
 from gridrisk.vocabulary import Colour as Level
 from gridrisk.vocabulary import HazardKind as Kind
@@ -90,13 +89,7 @@ class HazardPointUpdate(BaseModel):
         default=None, description="Not accepted here: use POST /hazard-points/{id}/transitions"
     )
 
-    @field_validator(*_NOT_NULL)
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        """Omit a field to keep it; these fields cannot be cleared (runs only for fields sent)."""
-        if value is None:
-            raise ValueError("cannot be null; leave the field out to keep its value")
-        return value
+    _not_null = not_null(*_NOT_NULL)
 
 
 class Transition(BaseModel):
@@ -130,24 +123,18 @@ class TransitionDone(BaseModel):
     by: str | None = None
 
 
-class HistoryEntry(BaseModel):
-    version: int
-    at: datetime
+class HistoryEntry(VersionEntry):
+    """One version of a hazard point; a status change carries its transition."""
+
     by: str = Field(description="The API key holder who wrote this version")
     op: Literal["create", "update", "transition", "close"]
-    changes: dict[str, list[Any]] = Field(description="field → [from, to]")
     transition: TransitionDone | None = Field(
         default=None, description="For a status change: from, to, the note and who carried it out"
     )
 
 
-class HazardPointPublic(BaseModel):
+class HazardPointPublic(Feature):
     """A hazard point as a GeoJSON Feature."""
-
-    type: Literal["Feature"]
-    id: int
-    geometry: dict[str, Any]
-    properties: dict[str, Any]
 
 
 class Breakdown(BaseModel):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from gridrisk.models.geojson import GeometryIn
+from gridrisk.models.geojson import Feature, GeometryIn, VersionEntry
 from gridrisk.vocabulary import LEC_C as LEC_C
 from gridrisk.vocabulary import LEC_E as LEC_E
 from gridrisk.vocabulary import LEC_L as LEC_L
@@ -99,18 +98,9 @@ class RiskSourceUpdate(BaseModel):
     status: Status | None = None
 
 
-class HistoryEntry(BaseModel):
-    version: int
-    at: datetime
-    by: str
-    op: Literal["create", "update", "close"]
-    changes: dict[str, list[Any]] = Field(description="field → [from, to]")
+class HistoryEntry(VersionEntry):
+    """One version of a risk source."""
 
 
-class RiskSourcePublic(BaseModel):
+class RiskSourcePublic(Feature):
     """A risk source as a GeoJSON Feature."""
-
-    type: Literal["Feature"]
-    id: int
-    geometry: dict[str, Any]
-    properties: dict[str, Any]

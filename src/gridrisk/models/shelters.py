@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from gridrisk.models.geojson import GeometryIn
+from gridrisk.models.geojson import Feature, GeometryIn, VersionEntry, feature_collection, not_null
 from gridrisk.vocabulary import RECEIVING as RECEIVING
 from gridrisk.vocabulary import SettableShelterStatus as SettableStatus
 from gridrisk.vocabulary import ShelterStatus as Status
@@ -91,13 +91,7 @@ class ShelterUpdate(BaseModel):
     district_code: DistrictCode | None = None
     managing_unit: OptText = None
 
-    @field_validator(*_NOT_NULL)
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        """Omit a field to keep it; these fields cannot be cleared (runs only for fields sent)."""
-        if value is None:
-            raise ValueError("cannot be null; leave the field out to keep its value")
-        return value
+    _not_null = not_null(*_NOT_NULL)
 
 
 def figure_errors(total: float | None, effective: float | None, capacity: int | None) -> list[dict[str, str]]:
@@ -156,30 +150,15 @@ class OccupancyState(BaseModel):
     version: int
 
 
-class HistoryEntry(BaseModel):
-    version: int
-    at: datetime
-    by: str
-    op: Literal["create", "update", "close"]
-    changes: dict[str, list[Any]] = Field(description="field → [from, to]")
+class HistoryEntry(VersionEntry):
+    """One version of a shelter (check-ins are not versions)."""
 
 
-class ShelterPublic(BaseModel):
+class ShelterPublic(Feature):
     """A shelter as a GeoJSON Feature."""
 
-    type: Literal["Feature"]
-    id: int
-    geometry: dict[str, Any]
-    properties: dict[str, Any]
 
-
-class ShelterCollection(BaseModel):
-    """Shelters as a GeoJSON FeatureCollection."""
-
-    model_config = ConfigDict(extra="allow")
-
-    type: Literal["FeatureCollection"]
-    features: list[ShelterPublic]
+ShelterCollection = feature_collection(ShelterPublic)
 
 
 class ClassCapacity(BaseModel):
