@@ -24,8 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, save  # noqa: E402
 
 from gridrisk.demo.sources import load_comprehensive_cells, points_in_cells  # noqa: E402
-from gridrisk.imports.risk_source_import import import_risk_sources  # noqa: E402
 from gridrisk.models.risk_sources import LEC_C, LEC_E, LEC_L  # noqa: E402
+from gridrisk.registry.bulk import import_file  # noqa: E402
+from gridrisk.registry.risk_sources import RISK_SOURCES  # noqa: E402
 from gridrisk.settings import Settings  # noqa: E402
 
 CATEGORIES = (
@@ -73,7 +74,7 @@ def timed_import(url: str, path: Path, label: str) -> dict:
     """One import in its own transaction; the time per stage as the import measured it."""
     started = time.perf_counter()
     with psycopg.connect(url) as conn:
-        result = import_risk_sources(conn, path, actor="bench")
+        result = import_file(conn, RISK_SOURCES, path, actor="bench")
         if not result.ok:
             sys.exit(f"{label}: rejected: {result.message} {result.errors[:3]}")
         t = time.perf_counter()

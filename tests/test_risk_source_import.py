@@ -8,14 +8,11 @@ import io
 import orjson
 import psycopg
 import pytest
-from conftest import assert_problem, bearer
-from fastapi.testclient import TestClient
+from conftest import assert_problem, bearer, make_client
 from pyproj import Transformer
 
-from gridrisk.api.routes import risk_source_import
-from gridrisk.imports.risk_source_import import import_risk_sources
-from gridrisk.main import create_app
-from gridrisk.settings import Settings
+from gridrisk.registry.bulk import import_file
+from gridrisk.registry.risk_sources import RISK_SOURCES
 
 RANK = {"blue": 0, "yellow": 1, "orange": 2, "red": 3}
 HEADER = ["code", "name", "category", "lon", "lat", "wkt", "address", "plate_code", "enterprise",
@@ -24,12 +21,13 @@ HEADER = ["code", "name", "category", "lon", "lat", "wkt", "address", "plate_cod
 
 @pytest.fixture
 def client(city_db_url):
-    """The app on the small demo city, with the import router (registered here until main.py has it)."""
-    app = create_app(Settings(database_url=city_db_url, pool_min_size=1, pool_max_size=4))
-    if not any(getattr(r, "path", None) == "/risk-sources/import" for r in app.routes):
-        app.include_router(risk_source_import.router)
-    with TestClient(app, raise_server_exceptions=False) as c:
+    """The real app (`create_app()`, as served) on the small demo city."""
+    with make_client(city_db_url) as c:
         yield c
+
+
+def import_risk_sources(conn, data, **kw):
+    return import_file(conn, RISK_SOURCES, data, **kw)
 
 
 def spec_level(method: str, score: float) -> str:
@@ -336,3 +334,46 @@ def test_garbage_is_answered_as_a_report_never_a_500(client, city_keys):
     for filename, content in payloads:
         body = assert_problem(upload(client, key, content, filename=filename), 422)
         assert body["report"]["errors"], (filename, content[:40])
+
+
+def test_geopackage_in_its_crs_and_the_cli(client, city_db_url, city_keys, tmp_path):
+    """GeoPackage (pyogrio) in CGCS2000 / GK 120E, converted; and `gridrisk risk-sources import FILE`."""
+    import geopandas as gpd
+    import shapely
+    from typer.testing import CliRunner
+
+    from gridrisk.cli import app
+
+    pts = inner_points(city_db_url, 3)
+    to_metric = Transformer.from_crs(4326, 4549, always_xy=True)
+    frame = gpd.GeoDataFrame(
+        {"code": ["K-1", "K-2"], "name": ["油库", "锅炉房"], "category": ["gas", "special_equipment"],
+         "method": ["LEC", "LS"], "L": [6.0, 4.0], "E": [6.0, None], "C": [15.0, None], "S": [None, 5.0]},
+        geometry=[shapely.Point(*to_metric.transform(*p)) for p in pts[:2]],
+        crs="EPSG:4549",
+    )  # fmt: skip
+    path = tmp_path / "sources.gpkg"
+    frame.to_file(path, driver="GPKG", layer="sources")
+    r = upload(client, city_keys["operator"], path.read_bytes(), filename="sources.gpkg")
+    assert r.status_code == 200, r.text
+    got = sources(city_db_url)
+    assert (got["K-1"]["level"], got["K-2"]["level"]) == ("red", "red")  # 540; 20
+    with psycopg.connect(city_db_url) as conn:
+        lon, lat = conn.execute(
+            "SELECT ST_X(geom), ST_Y(geom) FROM risk_sources WHERE code = 'K-1'"
+        ).fetchone()
+    assert (lon, lat) == (pytest.approx(pts[0][0], abs=1e-7), pytest.approx(pts[0][1], abs=1e-7))
+
+    csv_path = tmp_path / "more.csv"
+    csv_path.write_bytes(to_csv(sample_rows(city_db_url)[:3]))
+    run = CliRunner().invoke(
+        app, ["risk-sources", "import", str(csv_path)], env={"GRIDRISK_DATABASE_URL": city_db_url}
+    )
+    assert run.exit_code == 0, run.output
+    assert {"T-001", "T-002", "T-003", "K-1"} <= set(sources(city_db_url))
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(to_csv([dict(sample_rows(city_db_url)[0], code="Z-9", L=7)]))
+    run = CliRunner().invoke(
+        app, ["risk-sources", "import", str(bad)], env={"GRIDRISK_DATABASE_URL": city_db_url}
+    )
+    assert run.exit_code == 1 and "Z-9" not in sources(city_db_url)

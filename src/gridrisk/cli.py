@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from gridrisk.registry.cli import kind_apps
 from gridrisk.settings import Settings
 
 app = typer.Typer(help="gridrisk: a city's risk grids and four-colour risk map.", no_args_is_help=True)
@@ -23,8 +24,6 @@ grids_app = typer.Typer(help="Grid layers.", no_args_is_help=True)
 demo_app = typer.Typer(help="The demo city.", no_args_is_help=True)
 riskmap_app = typer.Typer(help="The four-colour risk map.", no_args_is_help=True)
 events_app = typer.Typer(help="The live-event outbox.", no_args_is_help=True)
-shelters_app = typer.Typer(help="Shelters: coverage analysis and bulk import.", no_args_is_help=True)
-sources_app = typer.Typer(help="Risk sources.", no_args_is_help=True)
 for sub, name in (
     (db_app, "db"),
     (keys_app, "keys"),
@@ -33,8 +32,6 @@ for sub, name in (
     (demo_app, "demo"),
     (riskmap_app, "riskmap"),
     (events_app, "events"),
-    (shelters_app, "shelters"),
-    (sources_app, "risk-sources"),
 ):
     app.add_typer(sub, name=name)
 
@@ -327,6 +324,14 @@ def events_prune(keep_days: Annotated[float, typer.Option(help="Keep events newe
     console.print(f"pruned {n} event(s) older than {keep_days:g} days")
 
 
+# Each feature kind's commands (`gridrisk risk-sources import FILE`, ...), derived from the registry.
+KIND_APPS = kind_apps(_connect, _progress, _fail, console)
+for _name, _sub in KIND_APPS.items():
+    app.add_typer(_sub, name=_name)
+shelters_app = KIND_APPS["shelters"]
+shelters_app.info.help = "Shelters: coverage analysis and bulk import."
+
+
 @shelters_app.command("coverage")
 def shelters_coverage(
     layer: Annotated[str, typer.Option(help="The grid layer to analyse")] = "comprehensive",
@@ -341,88 +346,6 @@ def shelters_coverage(
         except LookupError as exc:
             raise _fail(str(exc), "pass --layer with one of the layers listed") from exc
     print_coverage(report, Console(), top=top)
-
-
-@shelters_app.command("import")
-def shelters_import(
-    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or GeoJSON file")],
-    format: Annotated[str | None, typer.Option(help="csv or geojson (default: from the extension)")] = None,
-    actor: Annotated[str, typer.Option(help="Recorded as the author of the changes")] = "cli",
-) -> None:
-    """Upsert shelters by code from a CSV or GeoJSON file: all rows or none, with a row report."""
-    from gridrisk.imports.bulk_import import ImportFormatError, iter_error_lines
-    from gridrisk.services.shelters import import_shelters
-
-    with _connect(Settings()) as conn, _progress() as progress:
-        try:
-            result = import_shelters(conn, path, fmt=format, actor=actor, progress=progress)
-        except ImportFormatError as exc:
-            raise _fail(str(exc), "name the file .csv or .geojson, or pass --format") from exc
-        if not result.ok:
-            conn.rollback()
-    for line in iter_error_lines(result):
-        console.print(line, markup=False)
-    if not result.ok:
-        raise _fail(result.message, "fix the rows listed above and import the file again")
-    console.print(f"[green]{result.message}[/green] ({result.seconds:.1f} s)")
-
-
-@sources_app.command("import")
-def risk_sources_import(
-    file: Annotated[Path, typer.Argument(help="CSV or GeoJSON file")],
-    fmt: Annotated[
-        str | None, typer.Option("--format", help="csv or geojson (default: from the extension)")
-    ] = None,
-    actor: Annotated[str, typer.Option(help="Recorded as created_by / updated_by")] = "cli",
-) -> None:
-    """Upsert risk sources by code from a file: every row or none; the map is current at commit."""
-    from gridrisk.imports.bulk_import import ImportFormatError, iter_error_lines
-    from gridrisk.imports.risk_source_import import import_risk_sources
-
-    if not file.exists():
-        raise _fail(f"no file {file}")
-    with _connect(Settings()) as conn, _progress() as progress:
-        try:
-            result = import_risk_sources(conn, file, fmt=fmt, actor=actor, progress=progress)
-        except ImportFormatError as exc:
-            raise _fail(str(exc)) from exc
-    if not result.ok:
-        for line in iter_error_lines(result):
-            console.print(line, markup=False)
-        raise _fail(result.message, "fix the rows listed above and import the file again")
-    console.print(f"{result.message} ({result.seconds:.1f} s)")
-
-
-@app.command()
-def backup(file: Annotated[Path, typer.Argument(help="Where to write the backup (custom format)")]) -> None:
-    """Back up the whole database (pg_dump custom format) to FILE, with progress."""
-    from gridrisk.services.backup import BackupError
-    from gridrisk.services.backup import backup as run_backup
-
-    try:
-        with _progress() as progress:
-            result = run_backup(Settings().database_url, file, progress=progress)
-    except BackupError as exc:
-        raise _fail(str(exc)) from exc
-    size = f"{result.bytes / 2**20:.1f} MiB"
-    console.print(f"backed up {result.tables} tables to {result.path} ({size}) in {result.seconds:.1f} s")
-
-
-@app.command()
-def restore(
-    file: Annotated[Path, typer.Argument(help="A backup written by `gridrisk backup`")],
-    clean: Annotated[bool, typer.Option(help="Replace what the target database holds")] = False,
-) -> None:
-    """Restore FILE into the database (one transaction); then check it with `gridrisk riskmap verify`."""
-    from gridrisk.services.backup import BackupError
-    from gridrisk.services.backup import restore as run_restore
-
-    try:
-        with _progress() as progress:
-            tables = run_restore(Settings().database_url, file, clean=clean, progress=progress)
-    except BackupError as exc:
-        raise _fail(str(exc), "create an empty database, or pass --clean") from exc
-    console.print(f"restored {tables} tables from {file}; next: `gridrisk riskmap verify`")
 
 
 def main() -> None:  # pragma: no cover - console entry point

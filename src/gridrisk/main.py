@@ -16,13 +16,10 @@ from gridrisk.api.routes import (
     cells,
     districts,
     events,
-    hazard_points,
     health,
     layers,
     plates,
     risk_map,
-    risk_sources,
-    shelters,
     tiles,
     warnings,
     web,
@@ -33,6 +30,8 @@ from gridrisk.errors import COMMON_RESPONSES, install_error_handlers
 from gridrisk.events.hub import EventHub
 from gridrisk.events.outbox import OutboxReader
 from gridrisk.ogc import routes as ogc
+from gridrisk.registry.catalog import KINDS
+from gridrisk.registry.routes import build_router
 from gridrisk.settings import Settings
 from gridrisk.tiles.cache import TileService
 
@@ -92,12 +91,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         districts,
         layers,
         cells,
-        risk_sources,
         risk_map,
         plates,
         events,
-        shelters,
-        hazard_points,
         warnings,
         work_orders,
         ogc,
@@ -105,4 +101,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     for module in routers:
         app.include_router(module.router)
+    for kind in KINDS.values():  # risk sources, shelters, hazard points: one router each
+        app.include_router(build_router(kind))
     return app

@@ -23,8 +23,10 @@ import numpy as np
 import psycopg
 import shapely
 
-from gridrisk.imports.risk_source_import import Progress, SourceRecord, import_records
 from gridrisk.models.risk_sources import LEC_C, LEC_E, LEC_L
+from gridrisk.registry.bulk import Progress, import_records
+from gridrisk.registry.files import Record
+from gridrisk.registry.risk_sources import RISK_SOURCES
 
 M_PER_DEG_LAT = 110_540.0
 M_PER_DEG_LON_EQ = 111_320.0
@@ -260,7 +262,7 @@ def build_demo_sources(
     records = generate_demo_records(conn, seed=seed, count=count)
     report("generating sources", 1, 1)
     result = import_records(
-        conn, records, actor=actor, progress=progress, what="The demo sources were rejected"
+        conn, RISK_SOURCES, records, actor=actor, progress=progress, what="The demo sources were rejected"
     )
     if not result.ok:
         first = "; ".join(f"row {e['row']} {e['field']}: {e['problem']}" for e in result.errors[:5])
@@ -282,7 +284,7 @@ def build_demo_sources(
 
 def generate_demo_records(
     conn: psycopg.Connection, *, seed: int = 42, count: int = 30_000
-) -> list[SourceRecord]:
+) -> list[Record]:
     """The demo sources as import records; the same seed and city give the same records."""
     cells = load_comprehensive_cells(conn)
     if not len(cells["codes"]):
@@ -470,7 +472,7 @@ def _records(
     method: np.ndarray,
     assessments: list[dict[str, Any]],
     rng: np.random.Generator,
-) -> list[SourceRecord]:
+) -> list[Record]:
     """Name, place and register every source; codes run per district in a deterministic order."""
     n = len(cell_idx)
     district = cells["district"][cell_idx]
@@ -522,5 +524,5 @@ def _records(
             geometry = _polygon_around(lon[i], lat[i], "blob" if cat == "tailings_pond" else "rect", rng)
         else:
             values["lon"], values["lat"] = float(lon[i]), float(lat[i])
-        records.append(SourceRecord(row, values, geometry=geometry))
+        records.append(Record(row, values, geometry=geometry))
     return records

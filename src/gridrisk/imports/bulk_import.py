@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-FORMATS = ("csv", "geojson")
-SUFFIX_FORMATS = {".csv": "csv", ".geojson": "geojson", ".json": "geojson"}
+FORMATS = ("csv", "geojson", "gpkg")
+SUFFIX_FORMATS = {".csv": "csv", ".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg"}
 MAX_REPORTED_ERRORS = 1000
 
 
 class ImportFormatError(ValueError):
-    """The file's format is not one this import reads (CSV or GeoJSON)."""
+    """The file's format is not one this import reads (CSV, GeoJSON or GeoPackage)."""
 
 
 @dataclass
@@ -76,14 +76,15 @@ def detect_format(filename: str | None, fmt: str | None = None) -> str:
     """The import format from an explicit FMT or the file name's extension; ImportFormatError if neither."""
     if fmt:
         f = fmt.lower().strip().lstrip(".")
-        f = {"json": "geojson"}.get(f, f)
+        f = {"json": "geojson", "geopackage": "gpkg"}.get(f, f)
         if f not in FORMATS:
-            raise ImportFormatError(f"unsupported format '{fmt}'; use csv or geojson")
+            raise ImportFormatError(f"unsupported format '{fmt}'; use csv, geojson or gpkg")
         return f
     suffix = Path(filename or "").suffix.lower()
     if suffix not in SUFFIX_FORMATS:
         raise ImportFormatError(
-            f"cannot tell the format of '{filename}'; name it .csv, .geojson or .json, or give the format"
+            f"cannot tell the format of '{filename}'; name it .csv, .geojson, .json or .gpkg, "
+            "or give the format"
         )
     return SUFFIX_FORMATS[suffix]
 
