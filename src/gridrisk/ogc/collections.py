@@ -15,45 +15,13 @@ from typing import Any, Literal, NamedTuple
 
 from gridrisk.db.sql_files import sql
 from gridrisk.ogc.times import TimeFilter
-from gridrisk.vocabulary import (
-    HAZARD_KINDS,
-    HAZARD_STATUSES,
-    LEVELS,
-    METHODS,
-    SHELTER_CLASSES,
-    SHELTER_STATUSES,
-    SOURCE_STATUSES,
-)
+from gridrisk.registry.catalog import KINDS
+from gridrisk.registry.kind import FeatureKind, Property
+from gridrisk.vocabulary import LEVELS
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 # GeoJSON coordinates: 7 decimals of a degree are about 1 cm, what the registry routes serve.
 PRECISION = 7
-
-JsonType = Literal["string", "integer", "number", "boolean"]
-
-
-@dataclass(frozen=True)
-class Property:
-    """One property of a collection's features: its SQL expression and JSON type."""
-
-    name: str
-    sql: str
-    type: JsonType
-    description: str
-    format: str | None = None
-    enum: tuple[str, ...] | None = None
-    queryable: bool = False
-    # True when the expression reads the collection's joined table (counts skip the join otherwise).
-    joined: bool = False
-
-    def schema(self) -> dict[str, Any]:
-        """The property as a JSON Schema fragment (also valid as an OpenAPI 3.0 schema)."""
-        out: dict[str, Any] = {"type": self.type, "title": self.name, "description": self.description}
-        if self.format:
-            out["format"] = self.format
-        if self.enum:
-            out["enum"] = list(self.enum)
-        return out
 
 
 @dataclass(frozen=True)
@@ -188,39 +156,21 @@ def _grid(layer: str) -> Collection:
     )
 
 
-_REGISTRY_GEOMETRIES = ("Point", "Polygon", "MultiPolygon")
-_DISTRICT_NAME = "(SELECT d.name FROM cells d WHERE d.layer = 'district' AND d.code = {a}.district_code)"
-
-
-def _registry(
-    cid: str,
-    table: str,
-    title: str,
-    description: str,
-    properties: tuple[Property, ...],
-    keywords: tuple[str, ...],
-) -> Collection:
-    """A registry collection: TABLE ("name alias") with integer ids, filtered in time by `updated_at`."""
-    alias = table.split()[1]
+def _registry(kind: FeatureKind) -> Collection:
+    """A feature kind's collection (registry/): integer ids, filtered in time by `updated_at`."""
+    a, p = kind.alias, kind.publish
     return Collection(
-        id=cid,
-        title=title,
-        description=description,
-        table=table,
-        id_sql=f"{alias}.id",
+        id=p.collection,
+        title=p.title,
+        description=p.description,
+        table=f"{kind.table} {a}",
+        id_sql=f"{a}.id",
         id_type="integer",
-        geom_sql=f"{alias}.geom",
-        geometry_types=_REGISTRY_GEOMETRIES,
-        properties=properties,
+        geom_sql=f"{a}.geom",
+        geometry_types=("Point", "Polygon", "MultiPolygon"),
+        properties=kind.published,
         temporal="updated_at",
-        keywords=keywords,
-    )
-
-
-def _updated_at(alias: str, what: str = "Last change") -> Property:
-    """A registry record's last change: the temporal property `datetime` filters."""
-    return Property(
-        "updated_at", f"{alias}.updated_at", "string", f"{what} (what `datetime` filters)", format="date-time"
+        keywords=p.keywords,
     )
 
 
@@ -248,107 +198,7 @@ COLLECTIONS: dict[str, Collection] = {
             ),
             ("district", "administrative"),
         ),
-        _registry(
-            "risk_sources",
-            "risk_sources s",
-            "Risk sources (风险源)",
-            "Every registered risk source with its category, assessment and level (the "
-            "override when one is set). Feature id: the source's integer id.",
-            (
-                Property("code", "s.code", "string", "Registration code", queryable=True),
-                Property("name", "s.name", "string", "Name"),
-                Property(
-                    "category", "s.category", "string", "Category code (see risk_categories)", queryable=True
-                ),
-                Property("level", "s.level", "string", "Level in force", enum=LEVELS, queryable=True),
-                Property(
-                    "computed_level",
-                    "s.computed_level",
-                    "string",
-                    "Level from the assessment",
-                    enum=LEVELS,
-                    queryable=True,
-                ),
-                Property("method", "s.method", "string", "Assessment method", enum=METHODS, queryable=True),
-                Property("score", "s.score", "number", "Assessment score (D = L×E×C or R = L×S)"),
-                Property("status", "s.status", "string", "Status", enum=SOURCE_STATUSES, queryable=True),
-                Property("address", "s.address", "string", "Address"),
-                Property("plate_code", "s.plate_code", "string", "Address plate code", queryable=True),
-                Property("enterprise", "s.enterprise", "string", "Enterprise", queryable=True),
-                Property("department", "s.department", "string", "Supervising department", queryable=True),
-                Property(
-                    "version", "s.version", "integer", "Record version (the ETag of /risk-sources/{id})"
-                ),
-                _updated_at("s"),
-            ),
-            ("risk source", "registry"),
-        ),
-        _registry(
-            "shelters",
-            "shelters s",
-            "Shelters (应急避难场所)",
-            "Central, fixed and emergency shelters with areas, capacity and live occupancy. "
-            "Feature id: the shelter's integer id.",
-            (
-                Property("code", "s.code", "string", "Registration code", queryable=True),
-                Property("name", "s.name", "string", "Name"),
-                Property("class", "s.class", "string", "Shelter class", enum=SHELTER_CLASSES, queryable=True),
-                Property("status", "s.status", "string", "Status", enum=SHELTER_STATUSES, queryable=True),
-                Property("capacity", "s.capacity", "integer", "Places"),
-                Property("occupancy", "s.occupancy", "integer", "People checked in"),
-                Property(
-                    "free",
-                    "CASE WHEN s.status = 'closed' THEN 0 ELSE s.capacity - s.occupancy END",
-                    "integer",
-                    "Places left (0 when closed)",
-                ),
-                Property("total_area_m2", "s.total_area_m2", "number", "Total area, m²"),
-                Property("effective_area_m2", "s.effective_area_m2", "number", "Effective area, m²"),
-                Property("address", "s.address", "string", "Address"),
-                Property("district_code", "s.district_code", "string", "District code", queryable=True),
-                Property("district_name", _DISTRICT_NAME.format(a="s"), "string", "District name"),
-                Property("managing_unit", "s.managing_unit", "string", "Managing unit", queryable=True),
-                Property("version", "s.version", "integer", "Record version (the ETag of /shelters/{id})"),
-                _updated_at("s", "Last registry change"),
-            ),
-            ("shelter", "registry"),
-        ),
-        _registry(
-            "hazard_points",
-            "hazard_points h",
-            "Hazard points (隐患点)",
-            "Geological hazard points, waterlogging points and dangerous buildings with their "
-            "level and remediation status. Feature id: the hazard point's integer id.",
-            (
-                Property("code", "h.code", "string", "Registration code", queryable=True),
-                Property("name", "h.name", "string", "Name"),
-                Property("kind", "h.kind", "string", "Kind", enum=HAZARD_KINDS, queryable=True),
-                Property("level", "h.level", "string", "Level", enum=LEVELS, queryable=True),
-                Property(
-                    "status", "h.status", "string", "Lifecycle status", enum=HAZARD_STATUSES, queryable=True
-                ),
-                Property(
-                    "on_map",
-                    "(h.status NOT IN ('remediated', 'closed'))",
-                    "boolean",
-                    "Counts in the four-colour map (not remediated or closed)",
-                ),
-                Property("threatened_persons", "h.threatened_persons", "integer", "People threatened"),
-                Property("property_value", "h.property_value", "number", "Property threatened, 10,000 yuan"),
-                Property("address", "h.address", "string", "Address"),
-                Property("district_code", "h.district_code", "string", "District code", queryable=True),
-                Property("district_name", _DISTRICT_NAME.format(a="h"), "string", "District name"),
-                Property(
-                    "responsible_unit", "h.responsible_unit", "string", "Responsible unit", queryable=True
-                ),
-                Property("responsible_person", "h.responsible_person", "string", "Responsible person"),
-                Property(
-                    "version", "h.version", "integer", "Record version (the ETag of /hazard-points/{id})"
-                ),
-                _updated_at("h"),
-            ),
-            ("hazard point", "registry"),
-        ),
+        *(_registry(kind) for kind in KINDS.values()),
     )
 }
 

@@ -13,6 +13,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from gridrisk.registry.catalog import KINDS
+from gridrisk.registry.kind import FeatureKind
+
 EXTENT = 4096
 BUFFER = 64
 # The tile's envelope widened by the buffer, as a fraction of the tile's side.
@@ -68,6 +71,29 @@ def _grid(layer: str, title: str) -> TileCollection:
     )
 
 
+def _registry(kind: FeatureKind) -> TileCollection:
+    """A feature kind's layer (registry/): its id, code and name, then the properties with a tile field."""
+    p = kind.publish
+    fields = {
+        "id": f"Number: the {kind.noun}'s id",
+        "code": f"String: the {kind.noun}'s code",
+        "name": "String: name",
+        **{prop.name: prop.tile for prop in kind.published if prop.tile},
+    }
+    return TileCollection(
+        id=p.collection,
+        title=p.title,
+        description=p.tile_description,
+        sql=p.tile_sql,
+        table=kind.table,
+        layer=None,
+        minzoom=p.minzoom,
+        maxzoom=p.maxzoom,
+        geometry="point, polygon",
+        fields=fields,
+    )
+
+
 COLLECTIONS: dict[str, TileCollection] = {
     c.id: c
     for c in (
@@ -87,65 +113,7 @@ COLLECTIONS: dict[str, TileCollection] = {
             fields={"code": "String: the district's code", "name": "String: the district's name"},
             simplify=True,
         ),
-        TileCollection(
-            id="risk_sources",
-            title="Risk sources (风险源)",
-            description="Registered risk sources, every status (style or filter on `status`).",
-            sql="tile_risk_sources",
-            table="risk_sources",
-            layer=None,
-            minzoom=8,
-            maxzoom=16,
-            geometry="point, polygon",
-            fields={
-                "id": "Number: the risk source's id",
-                "code": "String: the risk source's code",
-                "name": "String: name",
-                "category": "String: category code",
-                "level": "String: risk level in force (red, orange, yellow, blue)",
-                "status": "String: active, suspended or closed",
-            },
-        ),
-        TileCollection(
-            id="shelters",
-            title="Shelters (应急避难场所)",
-            description="Emergency shelters with live occupancy.",
-            sql="tile_shelters",
-            table="shelters",
-            layer=None,
-            minzoom=0,
-            maxzoom=16,
-            geometry="point, polygon",
-            fields={
-                "id": "Number: the shelter's id",
-                "code": "String: the shelter's code",
-                "name": "String: name",
-                "class": "String: central, fixed or emergency",
-                "capacity": "Number: people it can take",
-                "occupancy": "Number: people checked in",
-                "status": "String: standby, open, full or closed",
-            },
-        ),
-        TileCollection(
-            id="hazard_points",
-            title="Hazard points (隐患点)",
-            description="Geological and urban hazard points with their remediation status.",
-            sql="tile_hazard_points",
-            table="hazard_points",
-            layer=None,
-            minzoom=0,
-            maxzoom=16,
-            geometry="point, polygon",
-            fields={
-                "id": "Number: the hazard point's id",
-                "code": "String: the hazard point's code",
-                "name": "String: name",
-                "kind": "String: landslide, collapse, waterlogging, ...",
-                "level": "String: risk level (red, orange, yellow, blue)",
-                "status": "String: identified, monitoring, remediating, remediated or closed",
-                "threatened_persons": "Number: people threatened",
-            },
-        ),
+        *(_registry(kind) for kind in KINDS.values()),
     )
 }
 
