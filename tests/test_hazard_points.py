@@ -669,3 +669,53 @@ def test_concurrent_creates_and_transitions_keep_the_map_exact(city_db_url, city
             "SELECT count(*) FROM hazard_points WHERE NOT status_dates ? status"
         ).fetchone()[0]
         assert bad_dates == 0
+
+
+def test_bulk_import_upserts_by_code_keeps_the_lifecycle_and_reads_its_export_back(
+    city_client, city_db_url, city_keys
+):
+    """The import derived from the registry description: CSV in, district and cells derived, the map
+    coloured; a registered point's status is never imported (it moves through transitions)."""
+    key = bearer(city_keys["operator"])
+    (c1, p1), (c2, p2) = _cells(city_db_url, "comprehensive", 2, district="320104")
+    csv = (
+        "code,name,kind,level,lon,lat,threatened_persons,status\n"
+        f"YH-I-1,老城危房,dangerous_building,red,{p1.x},{p1.y},12,\n"
+        f"YH-I-2,积水点,waterlogging,yellow,{p2.x},{p2.y},,monitoring\n"
+    )
+
+    def upload(content: bytes, name: str = "hazards.csv"):
+        return city_client.post("/hazard-points/import", files={"file": (name, content)}, headers=key)
+
+    r = upload(csv.encode())
+    assert r.status_code == 200, r.text
+    assert (r.json()["inserted"], r.json()["updated"], r.json()["unchanged"]) == (2, 0, 0)
+    got = {f["properties"]["code"]: f for f in city_client.get("/hazard-points").json()["features"]}
+    one = got["YH-I-1"]["properties"]
+    assert one["district"]["code"] == "320104" and one["cells"]["comprehensive"] == [c1]
+    assert one["status"] == "identified" and one["created_by"] == "test-operator"
+    assert got["YH-I-2"]["properties"]["status"] == "monitoring"
+    assert _colour(city_client, "comprehensive", c1) == "red"
+
+    # A status in the file does not move a registered point; a changed name is one new version.
+    again = csv.replace(",12,\n", ",12,remediated\n").replace("积水点", "中山路积水点")
+    r = upload(again.encode())
+    assert (r.json()["inserted"], r.json()["updated"], r.json()["unchanged"]) == (0, 1, 1), r.text
+    assert (
+        city_client.get(f"/hazard-points/{got['YH-I-1']['id']}").json()["properties"]["status"]
+        == "identified"
+    )
+    assert _colour(city_client, "comprehensive", c1) == "red"
+
+    # What GET returns reads back unchanged; a bad row rejects the whole file, naming row and field.
+    exported = city_client.get("/hazard-points").content
+    r = upload(exported, "export.geojson")
+    assert (r.json()["inserted"], r.json()["updated"], r.json()["unchanged"]) == (0, 0, 2), r.text
+    before = _counts(city_db_url)
+    bad = csv + f"YH-I-3,新点,volcano,red,{p1.x},{p1.y},,\nYH-I-4,新点,other,red,{p1.x},{p1.y},-3,\n"
+    body = assert_problem(upload(bad.encode()), 422)
+    assert {(e["row"], e["field"]) for e in body["report"]["errors"]} == {
+        (3, "kind"),
+        (4, "threatened_persons"),
+    }
+    assert _counts(city_db_url) == before
