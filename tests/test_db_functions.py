@@ -71,7 +71,6 @@ def test_a_database_at_0007_with_the_per_table_copies_upgrades_to_the_sources(db
         conn.execute(
             "CREATE FUNCTION risk_refresh_sources(bigint[]) RETURNS integer LANGUAGE sql AS 'SELECT 0';"
             "CREATE FUNCTION hazard_refresh(bigint[]) RETURNS integer LANGUAGE sql AS 'SELECT 0';"
-            "CREATE FUNCTION fresh_item_cells(text, text) RETURNS SETOF bigint LANGUAGE sql AS 'SELECT 1';"
             "CREATE FUNCTION risk_source_doc(risk_sources) RETURNS jsonb"
             " LANGUAGE sql AS 'SELECT ''{}''::jsonb';"
             "CREATE FUNCTION record_version_history() RETURNS trigger LANGUAGE plpgsql"

@@ -31,8 +31,7 @@ DROP TRIGGER IF EXISTS hazard_points_history ON hazard_points;
 DROP TRIGGER IF EXISTS shelters_history ON shelters;
 DROP FUNCTION IF EXISTS risk_sources_after_insert(), risk_sources_after_update(), risk_sources_history(),
     hazard_points_after_insert(), hazard_points_after_update(), record_version_history(),
-    risk_refresh_sources(bigint[]), hazard_refresh(bigint[]), fresh_item_cells(text, text);
-DROP FUNCTION IF EXISTS risk_source_doc(risk_sources);
+    risk_refresh_sources(bigint[]), hazard_refresh(bigint[]), risk_source_doc(risk_sources);
 """
 
 

@@ -12,60 +12,76 @@ LANGUAGE sql IMMUTABLE AS $$
     VALUES ('risk_sources', 'source_cells', 'source_id'), ('hazard_points', 'hazard_cells', 'hazard_id')
 $$;
 
--- The cells the items of P_ITEMS lie in, per the rules above: the items P_IDS (a write), or every
--- item for layer P_LAYER (NULL: every layer). A few items find their pieces through the pieces'
--- GiST index. For every item the pieces drive the join instead: consecutive point tests then hit
--- the same piece, so PostGIS reuses its prepared geometry (100,000 points over 37,000 pieces:
--- 3.0 s, against 7.3 s with the points outside); OFFSET 0 keeps the planner from flattening the
--- LATERAL that holds the pieces there.
-CREATE OR REPLACE FUNCTION fresh_item_cells(p_items text, p_layer text, p_ids bigint[] DEFAULT NULL)
+-- Does an item's geometry lie in a piece of a cell, by the rules above? (A point on a shared edge
+-- lies in both cells here; the smallest code is chosen where the pairs are picked.) Inlined by the
+-- planner, so its && finds pieces or items through their GiST indexes.
+CREATE OR REPLACE FUNCTION item_in_piece(p_piece geometry, p_item geometry) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT p_piece && p_item AND ST_Intersects(p_piece, p_item)
+           AND (GeometryType(p_item) = 'POINT' OR NOT ST_Touches(p_piece, p_item))
+$$;
+
+-- The cells of the given items (ids with their geometries: a write's rows). Each item finds its
+-- pieces through their GiST index. Static SQL, so a connection plans it once: a one-row write
+-- must not pay PostGIS's join estimates (several ms) on every call. Pairs are picked as the rules
+-- say: for a point, the cell with the smallest code per layer; for a polygon, every cell.
+CREATE OR REPLACE FUNCTION item_cells(p_ids bigint[], p_geoms geometry[])
 RETURNS TABLE (item_id bigint, cell_id bigint, layer text)
 LANGUAGE plpgsql STABLE AS $$
-DECLARE
-    -- Item-piece pairs passing the test %2$s, for items of table %1$I.
-    pairs text := CASE WHEN p_ids IS NOT NULL THEN
-        $p$SELECT s.id, p.cell_id, p.layer FROM %1$I s
-           JOIN cell_pieces p ON p.geom && s.geom AND %2$s
-           WHERE s.id = ANY($1)$p$
-    ELSE
-        $p$SELECT s.id, p.cell_id, p.layer FROM cell_pieces p
-           CROSS JOIN LATERAL (SELECT s.id FROM %1$I s WHERE s.geom && p.geom AND %2$s OFFSET 0) s
-           WHERE $2::text IS NULL OR p.layer = $2$p$
-    END;
+#variable_conflict use_column
 BEGIN
-    RETURN QUERY EXECUTE format($q$
-        SELECT DISTINCT ON (x.id, c.layer) x.id, c.id, c.layer
-        FROM (%s) x JOIN cells c ON c.id = x.cell_id
-        ORDER BY x.id, c.layer, c.code
-    $q$, format(pairs, p_items, $t$GeometryType(s.geom) = 'POINT' AND ST_Intersects(p.geom, s.geom)$t$))
-    USING p_ids, p_layer;
-    RETURN QUERY EXECUTE format('SELECT DISTINCT x.id, x.cell_id, x.layer FROM (%s) x', format(pairs, p_items,
-        $t$GeometryType(s.geom) <> 'POINT' AND ST_Intersects(p.geom, s.geom) AND NOT ST_Touches(p.geom, s.geom)$t$))
-    USING p_ids, p_layer;
+    RETURN QUERY
+    SELECT DISTINCT ON (s.id, c.layer, CASE WHEN GeometryType(s.geom) = 'POINT' THEN 0 ELSE c.id END)
+           s.id, c.id, c.layer
+    FROM unnest(p_ids, p_geoms) AS s(id, geom)
+    JOIN cell_pieces p ON item_in_piece(p.geom, s.geom)
+    JOIN cells c ON c.id = p.cell_id
+    ORDER BY s.id, c.layer, CASE WHEN GeometryType(s.geom) = 'POINT' THEN 0 ELSE c.id END, c.code;
 END $$;
 
--- Reassign the items P_IDS of P_ITEMS and recolour the cells they left and entered.
-CREATE OR REPLACE FUNCTION risk_refresh_items(p_items text, p_ids bigint[]) RETURNS integer
-LANGUAGE plpgsql AS $$
+-- The cells of every item of P_ITEMS in layer P_LAYER (NULL: every layer), picked as item_cells
+-- picks them. Here the pieces drive the join: consecutive point tests hit the same piece, so
+-- PostGIS reuses its prepared geometry (100,000 points over 37,000 pieces: 3.0 s, against 7.3 s
+-- with the points outside); OFFSET 0 keeps the planner from flattening the LATERAL.
+CREATE OR REPLACE FUNCTION fresh_item_cells(p_items text, p_layer text)
+RETURNS TABLE (item_id bigint, cell_id bigint, layer text)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN QUERY EXECUTE format($q$
+        SELECT DISTINCT ON (s.id, c.layer, CASE WHEN GeometryType(s.geom) = 'POINT' THEN 0 ELSE c.id END)
+               s.id, c.id, c.layer
+        FROM cell_pieces p
+        CROSS JOIN LATERAL (SELECT s.id, s.geom FROM %I s WHERE item_in_piece(p.geom, s.geom) OFFSET 0) s
+        JOIN cells c ON c.id = p.cell_id
+        WHERE $1::text IS NULL OR p.layer = $1
+        ORDER BY s.id, c.layer, CASE WHEN GeometryType(s.geom) = 'POINT' THEN 0 ELSE c.id END, c.code
+    $q$, p_items) USING p_layer;
+END $$;
+
+-- Reassign the given items of P_ITEMS (ids with their geometries) and recolour the cells they left
+-- and entered. Only the link table's name varies, so only the plain writes to it are dynamic.
+CREATE OR REPLACE FUNCTION risk_refresh_items(p_items text, p_ids bigint[], p_geoms geometry[])
+RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
     t record;
+    fresh record;
     touched bigint[];
 BEGIN
     IF p_ids IS NULL OR cardinality(p_ids) = 0 THEN
         RETURN 0;
     END IF;
     SELECT * INTO STRICT t FROM map_item_tables() m WHERE m.items = p_items;
+    SELECT array_agg(f.item_id) AS items, array_agg(f.cell_id) AS cells, array_agg(f.layer) AS layers
+    INTO fresh FROM item_cells(p_ids, p_geoms) f;
     EXECUTE format($q$
         WITH gone AS (
             DELETE FROM %1$I WHERE %2$I = ANY($1) RETURNING cell_id
         ),
         added AS (
-            INSERT INTO %1$I (%2$I, cell_id, layer)
-            SELECT f.item_id, f.cell_id, f.layer FROM fresh_item_cells(%3$L, NULL, $1) f
-            RETURNING cell_id
+            INSERT INTO %1$I (%2$I, cell_id, layer) SELECT * FROM unnest($2, $3, $4) RETURNING cell_id
         )
         SELECT array_agg(DISTINCT cell_id) FROM (SELECT cell_id FROM gone UNION ALL SELECT cell_id FROM added) c
-    $q$, t.links, t.item_column, t.items) INTO touched USING p_ids;
+    $q$, t.links, t.item_column) INTO touched USING p_ids, fresh.items, fresh.cells, fresh.layers;
     RETURN risk_recolour(touched);
 END $$;
 
@@ -110,7 +126,8 @@ END $$;
 -- inside the same statement: set-based, so a 100,000-row import recolours each cell once.
 CREATE OR REPLACE FUNCTION map_items_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM risk_refresh_items(TG_TABLE_NAME, ARRAY(SELECT id FROM new_rows));
+    PERFORM risk_refresh_items(TG_TABLE_NAME, ids, geoms)
+    FROM (SELECT array_agg(id) AS ids, array_agg(geom) AS geoms FROM new_rows) n;
     RETURN NULL;
 END $$;
 
@@ -123,10 +140,11 @@ END $$;
 -- cannot reduce it to an inner join; in an UPDATE every id is on both sides, so nothing else changes.
 CREATE OR REPLACE FUNCTION map_items_updated() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM risk_refresh_items(TG_TABLE_NAME, ARRAY(
-        SELECT n.id FROM new_rows n FULL JOIN old_rows o ON o.id = n.id
-        WHERE ST_AsEWKB(n.geom) IS DISTINCT FROM ST_AsEWKB(o.geom) OR n.level IS DISTINCT FROM o.level
-           OR n.status IS DISTINCT FROM o.status));
+    PERFORM risk_refresh_items(TG_TABLE_NAME, ids, geoms)
+    FROM (SELECT array_agg(n.id) AS ids, array_agg(n.geom) AS geoms
+          FROM new_rows n FULL JOIN old_rows o ON o.id = n.id
+          WHERE ST_AsEWKB(n.geom) IS DISTINCT FROM ST_AsEWKB(o.geom) OR n.level IS DISTINCT FROM o.level
+             OR n.status IS DISTINCT FROM o.status) n;
     RETURN NULL;
 END $$;
 
