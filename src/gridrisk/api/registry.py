@@ -1,7 +1,7 @@
-"""The location checks located writes share (registries, work orders): kept in registry/store.py."""
+"""The location check located writes share (registries, work orders): kept in registry/store.py."""
 
 from __future__ import annotations
 
-from gridrisk.registry.store import check_inside_city, district_of
+from gridrisk.registry.store import check_inside_city
 
-__all__ = ["check_inside_city", "district_of"]
+__all__ = ["check_inside_city"]

@@ -52,7 +52,12 @@ _NUMBER = (int, float)
 
 def _is_position(coords: list[Any]) -> bool:
     """[x, y] or [x, y, z] of plain numbers (finite or not)."""
-    return 2 <= len(coords) <= 3 and all(c.__class__ in _NUMBER for c in coords)
+    n = len(coords)
+    return (
+        (n == 2 or (n == 3 and coords[2].__class__ in _NUMBER))
+        and coords[0].__class__ in _NUMBER
+        and coords[1].__class__ in _NUMBER
+    )
 
 
 def _positions(coords: Any):

@@ -13,6 +13,8 @@ from gridrisk.vocabulary import LEC_L as LEC_L
 from gridrisk.vocabulary import Colour as Level
 from gridrisk.vocabulary import SourceStatus as Status
 
+_LEC_SETS = {"L": frozenset(LEC_L), "E": frozenset(LEC_E), "C": frozenset(LEC_C)}
+
 
 class LecAssessment(BaseModel):
     """LEC: D = L × E × C."""
@@ -26,10 +28,10 @@ class LecAssessment(BaseModel):
     @field_validator("L", "E", "C")
     @classmethod
     def _in_set(cls, value: float, info: ValidationInfo) -> float:
+        if value in _LEC_SETS[info.field_name]:
+            return value
         allowed = {"L": LEC_L, "E": LEC_E, "C": LEC_C}[info.field_name]
-        if value not in allowed:
-            raise ValueError(f"{info.field_name} must be one of {', '.join(map(str, allowed))}")
-        return value
+        raise ValueError(f"{info.field_name} must be one of {', '.join(map(str, allowed))}")
 
 
 class LsAssessment(BaseModel):

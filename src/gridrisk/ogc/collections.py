@@ -167,7 +167,7 @@ def _registry(kind: FeatureKind) -> Collection:
         id_sql=f"{a}.id",
         id_type="integer",
         geom_sql=f"{a}.geom",
-        geometry_types=("Point", "Polygon", "MultiPolygon"),
+        geometry_types=kind.geometry.types,
         properties=kind.published,
         temporal="updated_at",
         keywords=p.keywords,

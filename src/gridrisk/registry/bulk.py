@@ -74,8 +74,10 @@ WITH up AS (
     ON CONFLICT ({key}) DO UPDATE SET
         {", ".join(f"{c} = excluded.{c}" for c in changing)}, geom = excluded.geom,
         version = t.version + 1, updated_at = now(), updated_by = excluded.updated_by
-    WHERE ({", ".join(f"t.{c}" for c in changing)}, {snap.format("t")})
-          IS DISTINCT FROM ({", ".join(f"excluded.{c}" for c in changing)}, {snap.format("excluded")})
+    WHERE ({", ".join(f"t.{c}" for c in changing)})
+          IS DISTINCT FROM ({", ".join(f"excluded.{c}" for c in changing)})
+       OR (ST_AsEWKB(t.geom) <> ST_AsEWKB(excluded.geom)
+           AND {snap.format("t")} <> {snap.format("excluded")})
     -- xmax is 0 on a freshly inserted row version, the updating transaction's id on an update.
     RETURNING (t.xmax = 0) AS inserted
 )
@@ -100,7 +102,8 @@ def _checks_sql(kind: FeatureKind) -> list[tuple[str, Any]]:
                 lambda row, lookup=lookup: (row[0], lookup.field, lookup.problem(row[1], row[2])[0], row[1]),
             )
         )
-    out.append((sql("registry_import_outside"), lambda row: (row[0], None, row[1], row[2])))
+    if kind.geometry.inside_city:
+        out.append((sql("registry_import_outside"), lambda row: (row[0], None, row[1], row[2])))
     for column in kind.unique[1:]:
         c, key = _q(column), _q(kind.key)
         out.append(
@@ -137,7 +140,7 @@ def _stage(conn: psycopg.Connection, kind: FeatureKind, batch: Batch, tick: Call
 
 def _db_checks(conn: psycopg.Connection, kind: FeatureKind, batch: Batch) -> list[RowError]:
     """Fill what the database derives, then the checks that need it, set-based over the stage."""
-    if kind.derive_district:
+    if kind.geometry.district:
         conn.execute(sql("registry_import_district"))
     for name in kind.bulk.derive:
         conn.execute(sql(name))

@@ -40,6 +40,7 @@ from gridrisk.registry.kind import (
     Extension,
     FeatureKind,
     Filter,
+    GeometryRules,
     Models,
     Property,
     Publish,
@@ -197,7 +198,7 @@ HAZARD_POINTS = FeatureKind(
     ),
     lookups=(DISTRICT,),
     cells=("hazard_cells", "hazard_id"),
-    derive_district=True,
+    geometry=GeometryRules(district=True),
     history_sql="hazard_history",
     properties=(
         Property(

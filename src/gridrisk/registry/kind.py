@@ -102,6 +102,21 @@ class Lookup:
         return f"Unknown {self.noun} '{value}'; {self.hint}.", f"unknown {self.noun}"
 
 
+@dataclass(frozen=True)
+class GeometryRules:
+    """Where a kind's features may lie and what follows from it."""
+
+    types: tuple[str, ...] = ("Point", "Polygon", "MultiPolygon")  # as published (the model checks input)
+    inside_city: bool = True  # a geometry must touch the city (a swapped lon/lat lands far away)
+    district: bool = False  # district_code from the geometry (its point on surface) when not given
+
+    @property
+    def tile_geometry(self) -> str:
+        """What a tile layer of these holds, for TileJSON: point | polygon | point, polygon."""
+        kinds = dict.fromkeys("point" if t == "Point" else "polygon" for t in self.types)
+        return ", ".join(kinds)
+
+
 DISTRICT = Lookup(
     "district_code",
     "cells",
@@ -212,7 +227,7 @@ class FeatureKind:
     lookups: tuple[Lookup, ...] = ()
     unique: tuple[str, ...] = ("code",)  # unique columns: the first is the upsert key
     cells: tuple[str, str] | None = None  # (table, feature column) assigning features to cells
-    derive_district: bool = False  # district_code from the geometry when not given
+    geometry: GeometryRules = field(default_factory=GeometryRules)
     json_columns: tuple[str, ...] = ()
     history_sql: str | None = None  # db/sql/<name>.sql replacing the derived history query (%(id)s)
     docs: dict[str, str] = field(default_factory=dict)  # route descriptions: create, update, close, ...

@@ -43,6 +43,7 @@ from gridrisk.registry.kind import (
     Extension,
     FeatureKind,
     Filter,
+    GeometryRules,
     Lookup,
     Models,
     Property,
@@ -338,7 +339,7 @@ SHELTERS = FeatureKind(
         ),
     ),
     lookups=(Lookup("class", "shelter_classes", "class", "shelter class", known="classes"), DISTRICT),
-    derive_district=True,
+    geometry=GeometryRules(district=True),
     json_columns=("facilities",),
     properties=(
         Property(

@@ -264,8 +264,9 @@ async def create(conn: AsyncConnection, kind: FeatureKind, body: BaseModel, who:
     geometry = body.geometry.to_json()
     cols = kind.columns_of(body)
     await check_lookups(conn, kind, cols)
-    await check_inside_city(conn, geometry)
-    if kind.derive_district and cols.get("district_code") is None:
+    if kind.geometry.inside_city:
+        await check_inside_city(conn, geometry)
+    if kind.geometry.district and cols.get("district_code") is None:
         cols["district_code"] = await district_of(conn, geometry)
     if ext.create is not None:
         await ext.create(conn, body, cols)
@@ -285,9 +286,9 @@ async def patch(
     cols = {k: v for k, v in sent.items() if k in kind.plain}
     await check_lookups(conn, kind, cols)
     geometry = body.geometry.to_json() if getattr(body, "geometry", None) is not None else None
-    if geometry is not None:
+    if geometry is not None and kind.geometry.inside_city:
         await check_inside_city(conn, geometry)
-    if kind.derive_district and sent.get("district_code") is None and ("district_code" in sent or geometry):
+    if kind.geometry.district and sent.get("district_code") is None and ("district_code" in sent or geometry):
         cols["district_code"] = await district_of(conn, geometry or row["geometry"])
     if kind.extension.patch is not None:
         await kind.extension.patch(conn, row, body, sent, cols)

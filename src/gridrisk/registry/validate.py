@@ -72,9 +72,9 @@ class _Rows:
     def error(self, rec: Record, field_: str, problem: str, value: Any = None) -> None:
         self.errors.append(RowError(rec.row, field_, problem, value, rec.line))
 
-    def values(self, rec: Record) -> dict[str, Any]:
+    def values(self, rec: Record, report: bool = True) -> dict[str, Any]:
         """The row's values, text stripped, blanks left out (a field left blank is a field not given)."""
-        if rec.problem:
+        if rec.problem and report:
             self.error(rec, *rec.problem)
         out = {}
         for k, x in rec.values.items():
@@ -83,7 +83,8 @@ class _Rows:
                 if not x:
                     continue
                 if "\x00" in x:  # PostgreSQL text cannot hold NUL
-                    self.error(rec, k, f"The {k} contains a NUL character.", x.replace("\x00", "\\0"))
+                    if report:
+                        self.error(rec, k, f"The {k} contains a NUL character.", x.replace("\x00", "\\0"))
                     continue
             elif x is None:
                 continue
@@ -154,11 +155,12 @@ class _Rows:
             return located_by
         return self.kind.bulk.rename.get(head, head)
 
-    def validate_one(self, rec: Record, data: dict[str, Any], values: dict[str, Any], located_by: str) -> Any:
+    def validate_one(self, rec: Record, data: dict[str, Any], located_by: str) -> Any:
         """The model of one input, or None after reporting each of its errors."""
         try:
             return self.kind.models.create.model_validate(data)
         except ValidationError as exc:
+            values = self.values(rec, report=False)  # as read: the values the errors name
             for e in exc.errors():
                 name = self.field_of(tuple(e.get("loc", ())), located_by)
                 self.error(rec, name, _sentence(e.get("msg", "invalid")), values.get(name))
@@ -170,7 +172,7 @@ def validate_records(
 ) -> tuple[Batch, list[RowError]]:
     """Check every record with the kind's Create model; the clean batch and every row error."""
     rows = _Rows(kind, crs)
-    inputs: list[tuple[Record, dict, dict, str]] = []
+    inputs: list[tuple[Record, dict, str]] = []
     bad: set[int] = set()  # rows with an error already: checked for the rest, never written
     for rec in records:
         n_before = len(rows.errors)
@@ -178,13 +180,13 @@ def validate_records(
         if rec.problem and not values:
             continue  # not a feature at all: nothing else to say
         try:
-            data, located_by = rows.model_input(rec, dict(values))
+            data, located_by = rows.model_input(rec, values)
         except RowProblem as p:
-            rows.error(rec, p.field, p.problem, values.get(p.field))
+            rows.error(rec, p.field, p.problem, rows.values(rec, report=False).get(p.field))
             continue
         if len(rows.errors) > n_before:
             bad.add(len(inputs))
-        inputs.append((rec, data, values, located_by))
+        inputs.append((rec, data, located_by))
     models: list[Any] = []
     if not bad:
         try:
@@ -206,7 +208,7 @@ def _batch(kind: FeatureKind, rows: _Rows, inputs: list, models: list) -> Batch:
     check = kind.extension.check
     columns = kind.columns
     json_columns = [i for i, c in enumerate(columns) if c in kind.json_columns]
-    for (rec, _, _, located_by), model in zip(inputs, models, strict=True):
+    for (rec, _, located_by), model in zip(inputs, models, strict=True):
         if model is None:
             continue
         n_before = len(rows.errors)

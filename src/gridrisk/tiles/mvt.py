@@ -89,7 +89,7 @@ def _registry(kind: FeatureKind) -> TileCollection:
         layer=None,
         minzoom=p.minzoom,
         maxzoom=p.maxzoom,
-        geometry="point, polygon",
+        geometry=kind.geometry.tile_geometry,
         fields=fields,
     )
 
