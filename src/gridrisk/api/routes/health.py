@@ -11,6 +11,7 @@ from gridrisk.api.deps import PoolDep
 from gridrisk.api.responses import OrjsonResponse
 from gridrisk.errors import problem
 from gridrisk.models.health import HealthPublic, Livez
+from gridrisk.services.records import fetch_one
 
 router = APIRouter(tags=["health"])
 
@@ -32,11 +33,7 @@ async def health(pool: PoolDep):
     try:
         async with asyncio.timeout(3):
             async with pool.connection(timeout=3) as conn:
-                cur = await conn.execute(
-                    "SELECT postgis_lib_version() AS postgis, current_setting('server_version') AS postgres,"
-                    " (SELECT version_num FROM alembic_version LIMIT 1) AS revision"
-                )
-                row = await cur.fetchone()
+                row = await fetch_one(conn, "health")
     except Exception:  # any failure to reach the database is the same answer: not healthy
         return problem(
             503, "The database is unreachable; the service retries by itself.", database="unreachable"

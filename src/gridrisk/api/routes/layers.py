@@ -14,28 +14,17 @@ from gridrisk.api.deps import Admin, PoolDep, Reader, SettingsDep
 from gridrisk.api.geojson import GEOJSON, feature_collection, page_links, raw_json
 from gridrisk.api.params import BBox, PageDep
 from gridrisk.api.responses import OrjsonResponse
-from gridrisk.db.sql_files import sql
-from gridrisk.errors import InvalidInput, NotFound
+from gridrisk.errors import InvalidInput
 from gridrisk.models.layers import LayerPublic, OverlapPublic
+from gridrisk.services.records import cell_feature_or_404, cell_id_or_404, fetch_all, fetch_one, layer_or_404
 
 router = APIRouter(tags=["layers"])
-
-
-async def _layer_or_404(conn, layer: str) -> dict:
-    cur = await conn.execute("SELECT name, kind FROM layers WHERE name = %s", (layer,))
-    row = await cur.fetchone()
-    if row is None:
-        cur = await conn.execute("SELECT string_agg(name, ', ' ORDER BY name) AS names FROM layers")
-        names = (await cur.fetchone())["names"]
-        raise NotFound(f"No layer '{layer}'. Layers: {names}.")
-    return row
 
 
 @router.get("/layers", response_model=list[LayerPublic], summary="Every layer with counts, area and gaps")
 async def list_layers(pool: PoolDep, _: Reader):
     async with pool.connection() as conn:
-        cur = await conn.execute(sql("layer_list"))
-        rows = await cur.fetchall()
+        rows = await fetch_all(conn, "layer_list")
     out = []
     for r in rows:
         box = r.pop("bbox")
@@ -66,11 +55,9 @@ def _box_to_list(box) -> list[float] | None:
 )
 async def list_cells(layer: str, request: Request, pool: PoolDep, bbox: BBox, page: PageDep, _: Reader):
     async with pool.connection() as conn:
-        await _layer_or_404(conn, layer)
-        cur = await conn.execute(
-            sql("cells_page"), {"layer": layer, "bbox": bbox, "limit": page.limit, "offset": page.offset}
-        )
-        row = await cur.fetchone()
+        await layer_or_404(conn, layer, list_layers=True)
+        params = {"layer": layer, "bbox": bbox, "limit": page.limit, "offset": page.offset}
+        row = await fetch_one(conn, "cells_page", params)
     matched = row["matched"]
     returned = max(0, min(page.limit, matched - page.offset))
     links = page_links(request, offset=page.offset, limit=page.limit, returned=returned, matched=matched)
@@ -87,17 +74,9 @@ async def list_cells(layer: str, request: Request, pool: PoolDep, bbox: BBox, pa
 )
 async def get_cell(layer: str, code: str, pool: PoolDep, _: Reader):
     async with pool.connection() as conn:
-        await _layer_or_404(conn, layer)
-        cur = await conn.execute(
-            "SELECT (f.features::json ->> 0) AS feature FROM ("
-            + sql("cells_page").replace("c.layer = %(layer)s", "c.layer = %(layer)s AND c.code = %(code)s")
-            + ") f",
-            {"layer": layer, "code": code, "bbox": None, "limit": 1, "offset": 0},
-        )
-        row = await cur.fetchone()
-    if row is None or row["feature"] is None:
-        raise NotFound(f"No cell '{code}' in layer '{layer}'.")
-    return raw_json(row["feature"])
+        await layer_or_404(conn, layer, list_layers=True)
+        feature = await cell_feature_or_404(conn, layer, code)
+    return raw_json(feature)
 
 
 @router.get(
@@ -107,12 +86,9 @@ async def get_cell(layer: str, code: str, pool: PoolDep, _: Reader):
 )
 async def cell_overlaps(layer: str, code: str, pool: PoolDep, _: Reader):
     async with pool.connection() as conn:
-        await _layer_or_404(conn, layer)
-        cur = await conn.execute("SELECT 1 FROM cells WHERE layer = %s AND code = %s", (layer, code))
-        if await cur.fetchone() is None:
-            raise NotFound(f"No cell '{code}' in layer '{layer}'.")
-        cur = await conn.execute(sql("cell_overlaps"), {"layer": layer, "code": code})
-        rows = await cur.fetchall()
+        await layer_or_404(conn, layer, list_layers=True)
+        await cell_id_or_404(conn, layer, code)
+        rows = await fetch_all(conn, "cell_overlaps", {"layer": layer, "code": code})
     return OrjsonResponse(rows)
 
 
@@ -141,7 +117,7 @@ async def import_layer(
     from gridrisk.imports.grid_import import import_layer_file
 
     async with pool.connection() as conn:
-        await _layer_or_404(conn, layer)
+        await layer_or_404(conn, layer, list_layers=True)
     suffix = Path(file.filename or "upload").suffix.lower() or ".geojson"
     with tempfile.TemporaryDirectory(prefix="gridrisk-import-") as tmp:
         path = Path(tmp) / f"upload{suffix}"

@@ -18,6 +18,7 @@ from gridrisk.api.geojson import raw_json
 from gridrisk.db.sql_files import sql
 from gridrisk.errors import NotFound
 from gridrisk.models.layers import CellAtCell
+from gridrisk.services.records import fetch_one
 from gridrisk.vocabulary import Colour, SourceStatus
 
 router = APIRouter(tags=["plates"])
@@ -110,8 +111,7 @@ async def plate_qr(
     if_none_match: Annotated[str | None, Header(max_length=1000)] = None,
 ) -> Response:
     async with pool.connection() as conn:
-        cur = await conn.execute("SELECT plate_code FROM risk_sources WHERE id = %s", (source_id,))
-        row = await cur.fetchone()
+        row = await fetch_one(conn, "plate_qr_source", {"id": source_id})
     if row is None:
         raise NotFound(f"No risk source with id {source_id}.")
     if row["plate_code"] is None:
