@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-import orjson
 from fastapi import APIRouter, Path, Query
 
 from gridrisk.api.deps import Admin, PoolDep, Reader, SettingsDep, Writer
@@ -23,6 +22,9 @@ from gridrisk.models.risk_map import (
     ThresholdsUpdate,
     Unpin,
 )
+from gridrisk.services.pins import map_cell, set_pin
+from gridrisk.services.records import fetch_one, layer_or_404
+from gridrisk.services.thresholds import LEVELS, change_thresholds, thresholds
 
 router = APIRouter(tags=["risk map"])
 
@@ -32,12 +34,6 @@ At = Annotated[
 LayerName = Annotated[str, Path(description="A layer name, e.g. safety")]
 
 
-async def _layer_or_404(conn, layer: str) -> None:
-    cur = await conn.execute("SELECT 1 FROM layers WHERE name = %s", (layer,))
-    if await cur.fetchone() is None:
-        raise NotFound(f"No layer '{layer}'.")
-
-
 @router.get(
     "/risk-map/thresholds",
     response_model=list[ThresholdsPublic],
@@ -45,18 +41,7 @@ async def _layer_or_404(conn, layer: str) -> None:
 )
 async def get_thresholds(pool: PoolDep, _: Reader):
     async with pool.connection() as conn:
-        cur = await conn.execute(
-            "SELECT method, level, min_score, min_inclusive, updated_at, updated_by"
-            " FROM assessment_thresholds ORDER BY method, min_score DESC"
-        )
-        rows = await cur.fetchall()
-    out: dict[str, dict] = {}
-    for r in rows:
-        entry = out.setdefault(r["method"], {"method": r["method"], "updated_at": r["updated_at"]})
-        entry[r["level"]] = {"min_score": r["min_score"], "min_inclusive": r["min_inclusive"]}
-        if r["updated_at"] >= entry["updated_at"]:
-            entry["updated_at"], entry["updated_by"] = r["updated_at"], r["updated_by"]
-    return OrjsonResponse(list(out.values()))
+        return OrjsonResponse(await thresholds(conn))
 
 
 @router.put(
@@ -65,37 +50,12 @@ async def get_thresholds(pool: PoolDep, _: Reader):
     summary="Change a method's thresholds (admin): recorded, every source re-assessed, the map recoloured",
 )
 async def put_thresholds(method: Literal["LEC", "LS"], body: ThresholdsUpdate, pool: PoolDep, who: Admin):
-    new = {lvl: getattr(body, lvl).model_dump() for lvl in ("red", "orange", "yellow")}
-    async with pool.connection() as conn, conn.transaction():
-        cur = await conn.execute(
-            "SELECT level, min_score, min_inclusive FROM assessment_thresholds WHERE method = %s FOR UPDATE",
-            (method,),
-        )
-        old = {
-            r["level"]: {"min_score": r["min_score"], "min_inclusive": r["min_inclusive"]}
-            for r in await cur.fetchall()
-        }
-        await conn.execute(
-            "INSERT INTO threshold_changes (by, method, old, new, reason) VALUES (%s, %s, %s, %s, %s)",
-            (who.name, method, orjson.dumps(old).decode(), orjson.dumps(new).decode(), body.reason),
-        )
-        for level, t in new.items():
-            await conn.execute(
-                "UPDATE assessment_thresholds SET min_score = %s, min_inclusive = %s, updated_at = now(),"
-                " updated_by = %s WHERE method = %s AND level = %s",
-                (t["min_score"], t["min_inclusive"], who.name, method, level),
-            )
-        # Re-assess every source of the method (the row trigger recomputes the level; the statement
-        # trigger recolours the cells whose sources changed level) — in this same transaction.
-        await conn.execute("UPDATE risk_sources SET method = method WHERE method = %s", (method,))
-    return await get_thresholds_for(pool, method)
-
-
-async def get_thresholds_for(pool, method: str):
-    response = await get_thresholds(pool, None)
-    for entry in orjson.loads(response.body):
-        if entry["method"] == method:
-            return OrjsonResponse(entry)
+    new = {lvl: getattr(body, lvl).model_dump() for lvl in LEVELS}
+    async with pool.connection() as conn:
+        await change_thresholds(conn, method, new, body.reason, who.name)
+        for entry in await thresholds(conn):
+            if entry["method"] == method:
+                return OrjsonResponse(entry)
     raise NotFound(f"No thresholds for method {method}.")
 
 
@@ -108,7 +68,7 @@ async def risk_map(
     layer: LayerName, pool: PoolDep, settings: SettingsDep, _: Reader, bbox: BBox, at: At = None
 ):
     async with pool.connection() as conn:
-        await _layer_or_404(conn, layer)
+        await layer_or_404(conn, layer)
     # Spooled, not streamed from the cursor: the connection is back in the pool before the first
     # byte leaves, however slowly the client reads the 13 MB of a whole layer.
     spool, size = await spool_json_array(
@@ -129,9 +89,8 @@ async def risk_map(
 )
 async def risk_map_summary(layer: LayerName, pool: PoolDep, _: Reader, at: At = None):
     async with pool.connection() as conn:
-        await _layer_or_404(conn, layer)
-        cur = await conn.execute(sql("risk_map_summary"), {"layer": layer, "at": at})
-        row = await cur.fetchone()
+        await layer_or_404(conn, layer)
+        row = await fetch_one(conn, "risk_map_summary", {"layer": layer, "at": at})
     return raw_json(row["body"], media_type="application/json")
 
 
@@ -142,28 +101,12 @@ async def risk_map_summary(layer: LayerName, pool: PoolDep, _: Reader, at: At = 
 )
 async def risk_map_cell(layer: LayerName, code: str, pool: PoolDep, _: Reader):
     async with pool.connection() as conn:
-        return OrjsonResponse(await _cell(conn, layer, code))
-
-
-async def _cell(conn, layer: str, code: str) -> dict:
-    cur = await conn.execute(sql("risk_map_cell"), {"layer": layer, "code": code})
-    row = await cur.fetchone()
-    if row is None:
-        raise NotFound(f"No cell '{code}' in layer '{layer}'.")
-    return row
+        return OrjsonResponse(await map_cell(conn, layer, code))
 
 
 async def _pin(pool, layer: str, code: str, colour: str | None, reason: str, by: str) -> dict:
-    async with pool.connection() as conn, conn.transaction():
-        cur = await conn.execute("SELECT id FROM cells WHERE layer = %s AND code = %s", (layer, code))
-        cell = await cur.fetchone()
-        if cell is None:
-            raise NotFound(f"No cell '{code}' in layer '{layer}'.")
-        await conn.execute(
-            sql("risk_map_pin"), {"cell_id": cell["id"], "colour": colour, "reason": reason, "by": by}
-        )
-        await conn.execute("SELECT pg_notify('gridrisk_events', '')")
-        return await _cell(conn, layer, code)
+    async with pool.connection() as conn:
+        return await set_pin(conn, layer, code, colour, reason, by)
 
 
 @router.post(
