@@ -3,8 +3,8 @@
 A worker key (role `worker`) is linked to its cells through cell_workers.api_key_id (an admin sets
 the links: PUT /api-keys/{id}/cells, or `gridrisk keys create --cell LAYER:CODE`). It sees and
 changes only the orders of those cells (403 for any other); operators and admins see all of them.
-Every change goes through one locked UPDATE with If-Match, is kept in the order's history, and
-reaches GET /events as a `work_order` event (a trigger writes it in the same transaction).
+Every change is one locked, If-Match-checked write (services/work_orders.py), kept in the order's
+history, and reaches GET /events as a `work_order` event (a trigger writes it in the same transaction).
 """
 
 from __future__ import annotations
@@ -13,16 +13,11 @@ from typing import Annotated, Literal
 
 import orjson
 from fastapi import APIRouter, Header, Query, Request, Response
-from psycopg import AsyncConnection
 
 from gridrisk.api.deps import Admin, FieldWorker, PoolDep
-from gridrisk.api.etags import check_version, etag, parse_if_match
+from gridrisk.api.etags import etag, parse_if_match
 from gridrisk.api.geojson import GEOJSON, page_links, raw_json
 from gridrisk.api.params import PageDep
-from gridrisk.api.registry import check_inside_city
-from gridrisk.api_keys import Principal
-from gridrisk.db.sql_files import sql
-from gridrisk.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gridrisk.models.work_orders import (
     TRANSITIONS,
     KeyCells,
@@ -33,6 +28,17 @@ from gridrisk.models.work_orders import (
     WorkOrderPage,
     WorkOrderPatch,
 )
+from gridrisk.services.records import fetch_one, warning_or_404
+from gridrisk.services.work_orders import (
+    check_mine,
+    history,
+    key_cells,
+    order,
+    order_rows,
+    scoped,
+    set_key_cells,
+    transition,
+)
 
 router = APIRouter(tags=["work orders"])
 
@@ -40,39 +46,7 @@ ORDER = {200: {"model": WorkOrderOut, "description": "The work order, with its E
 TRANSITION_DOC = "; ".join(f"{src} → {', '.join(dst) or '(final)'}" for src, dst in TRANSITIONS.items())
 
 
-def _scoped(who: Principal) -> bool:
-    """Workers see their own cells only; operators and admins see every order."""
-    return who.role == "worker"
-
-
-async def _orders(conn: AsyncConnection, ids: list[int]) -> list[dict]:
-    cur = await conn.execute(sql("work_order_json"), {"ids": ids})
-    return await cur.fetchall()
-
-
-async def _check_mine(
-    conn: AsyncConnection, who: Principal, layer: str, cell_code: str | None, order_id: int | None
-):
-    """403 unless a worker key is linked to the order's (or the asked-for) cell."""
-    if not _scoped(who):
-        return
-    if cell_code is not None:
-        cur = await conn.execute(
-            "SELECT 1 FROM cell_workers WHERE api_key_id = %s AND layer = %s AND cell_code = %s",
-            (who.key_id, layer, cell_code),
-        )
-        if await cur.fetchone() is not None:
-            return
-    what = f"Work order {order_id} belongs to cell" if order_id is not None else "Cell"
-    raise Forbidden(f"{what} {layer}:{cell_code} is not one of your cells.")
-
-
-async def _order_response(conn: AsyncConnection, order_id: int, who: Principal) -> Response:
-    rows = await _orders(conn, [order_id])
-    if not rows:
-        raise NotFound(f"No work order with id {order_id}.")
-    row = rows[0]
-    await _check_mine(conn, who, row["layer"], row["cell_code"], order_id)
+def _order_response(row: dict) -> Response:
     return raw_json(row["body"], media_type="application/json", headers={"ETag": etag(row["version"])})
 
 
@@ -107,16 +81,15 @@ async def list_work_orders(
         "cell": cell,
         "statuses": list(dict.fromkeys(status)) if status else None,
         "overdue": overdue,
-        "scope_key": who.key_id if (_scoped(who) or assignee == "me") else None,
+        "scope_key": who.key_id if (scoped(who) or assignee == "me") else None,
         "limit": page.limit,
         "offset": page.offset,
     }
     async with pool.connection() as conn:
         if cell is not None:
-            await _check_mine(conn, who, layer, cell, None)
-        cur = await conn.execute(sql("work_order_search"), params)
-        found = await cur.fetchone()
-        rows = await _orders(conn, list(found["ids"])) if found["ids"] else []
+            await check_mine(conn, who, layer, cell, None)
+        found = await fetch_one(conn, "work_order_search", params)
+        rows = await order_rows(conn, list(found["ids"])) if found["ids"] else []
     links = page_links(
         request,
         offset=page.offset,
@@ -138,7 +111,7 @@ async def list_work_orders(
 @router.get("/work-orders/{order_id}", response_model=None, summary="One work order", responses=ORDER)
 async def get_work_order(order_id: int, pool: PoolDep, who: FieldWorker):
     async with pool.connection() as conn:
-        return await _order_response(conn, order_id, who)
+        return _order_response(await order(conn, order_id, who))
 
 
 @router.patch(
@@ -167,56 +140,8 @@ async def patch_work_order(
     if_match: Annotated[str | None, Header(description="ETag of the version you read")] = None,
 ):
     expected = parse_if_match(if_match, required=True)
-    async with pool.connection() as conn, conn.transaction():
-        cur = await conn.execute(
-            "SELECT id, status, version, layer, cell_code FROM work_orders WHERE id = %s FOR UPDATE",
-            (order_id,),
-        )
-        row = await cur.fetchone()
-        if row is None:
-            raise NotFound(f"No work order with id {order_id}.")
-        await _check_mine(conn, who, row["layer"], row["cell_code"], order_id)
-        check_version(row["version"], expected)
-        allowed = list(TRANSITIONS[row["status"]])
-        if body.status not in allowed:
-            raise Conflict(
-                f"A work order cannot go from '{row['status']}' to '{body.status}'. From '{row['status']}'"
-                f" it may go to: {', '.join(allowed) or 'nothing (it is final)'}.",
-                current=row["status"],
-                requested=body.status,
-                allowed=allowed,
-            )
-        if body.status == "cancelled" and _scoped(who):
-            raise Forbidden("Only an operator or admin cancels a work order; report the problem in a note.")
-        if body.status in ("done", "cancelled") and body.note is None:
-            raise InvalidInput(
-                f"A work order goes {body.status} with a note saying "
-                + ("what was found and done." if body.status == "done" else "why."),
-                errors=[{"field": "note", "message": f"required for {body.status}"}],
-            )
-        if body.status == "done" and _scoped(who) and body.location is None:
-            raise InvalidInput(
-                "A worker marks an order done with their location (a GeoJSON Point), the proof of the visit.",
-                errors=[{"field": "location", "message": "required for done"}],
-            )
-        lon = lat = None
-        if body.location is not None:
-            await check_inside_city(conn, body.location.model_dump_json())
-            lon, lat = body.location.coordinates[:2]
-        await conn.execute(
-            sql("work_order_transition"),
-            {
-                "id": order_id,
-                "to": body.status,
-                "from": row["status"],
-                "note": body.note,
-                "photo_url": str(body.photo_url) if body.photo_url else None,
-                "lon": lon,
-                "lat": lat,
-                "who": who.name,
-            },
-        )
-        return await _order_response(conn, order_id, who)
+    async with pool.connection() as conn:
+        return _order_response(await transition(conn, order_id, body, who, expected))
 
 
 @router.get(
@@ -226,13 +151,7 @@ async def patch_work_order(
 )
 async def work_order_history(order_id: int, pool: PoolDep, who: FieldWorker):
     async with pool.connection() as conn:
-        cur = await conn.execute("SELECT layer, cell_code FROM work_orders WHERE id = %s", (order_id,))
-        row = await cur.fetchone()
-        if row is None:
-            raise NotFound(f"No work order with id {order_id}.")
-        await _check_mine(conn, who, row["layer"], row["cell_code"], order_id)
-        cur = await conn.execute(sql("work_order_history"), {"id": order_id})
-        rows = await cur.fetchall()
+        rows = await history(conn, order_id, who)
     return Response(orjson.dumps(rows), media_type="application/json")
 
 
@@ -250,38 +169,18 @@ async def warning_orders_geojson(
     status: Annotated[list[Status] | None, Query(description="Only these statuses")] = None,
 ):
     async with pool.connection() as conn:
-        cur = await conn.execute("SELECT 1 FROM warnings WHERE id = %s", (warning_id,))
-        if await cur.fetchone() is None:
-            raise NotFound(f"No warning with id {warning_id}.")
-        cur = await conn.execute(
-            sql("work_order_geojson"),
-            {
-                "warning_id": warning_id,
-                "statuses": list(dict.fromkeys(status)) if status else None,
-                "scope_key": who.key_id if _scoped(who) else None,
-            },
-        )
-        body = (await cur.fetchone())["body"]
+        await warning_or_404(conn, warning_id)
+        params = {
+            "warning_id": warning_id,
+            "statuses": list(dict.fromkeys(status)) if status else None,
+            "scope_key": who.key_id if scoped(who) else None,
+        }
+        body = (await fetch_one(conn, "work_order_geojson", params))["body"]
     return raw_json(body)
 
 
 # ---------------------------------------------------------------------------------------------
 # Which cells a key's holder works in
-
-
-async def _key_cells(conn: AsyncConnection, key_id: int) -> dict:
-    cur = await conn.execute(
-        "SELECT id, name, role FROM api_keys WHERE id = %s AND revoked_at IS NULL", (key_id,)
-    )
-    key = await cur.fetchone()
-    if key is None:
-        raise NotFound(f"No active API key with id {key_id}; see `gridrisk keys list`.")
-    cur = await conn.execute(
-        "SELECT DISTINCT layer, cell_code AS code FROM cell_workers WHERE api_key_id = %s"
-        " ORDER BY layer, code",
-        (key_id,),
-    )
-    return {"key_id": key["id"], "name": key["name"], "role": key["role"], "cells": await cur.fetchall()}
 
 
 @router.get(
@@ -291,7 +190,7 @@ async def _key_cells(conn: AsyncConnection, key_id: int) -> dict:
 )
 async def get_key_cells(key_id: int, pool: PoolDep, _: Admin):
     async with pool.connection() as conn:
-        return await _key_cells(conn, key_id)
+        return await key_cells(conn, key_id)
 
 
 @router.put(
@@ -304,19 +203,5 @@ async def get_key_cells(key_id: int, pool: PoolDep, _: Admin):
 )
 async def put_key_cells(key_id: int, body: KeyCells, pool: PoolDep, _: Admin):
     cells = list(dict.fromkeys((c.layer, c.code) for c in body.cells))
-    async with pool.connection() as conn, conn.transaction():
-        await _key_cells(conn, key_id)
-        cur = await conn.execute(
-            sql("work_order_unknown_cells"), {"layers": [c[0] for c in cells], "codes": [c[1] for c in cells]}
-        )
-        unknown = [f"{r['layer']}:{r['code']}" for r in await cur.fetchall()]
-        if unknown:
-            raise InvalidInput(
-                f"No such cell(s): {', '.join(unknown[:20])}.",
-                errors=[{"field": "cells", "message": f"unknown: {', '.join(unknown[:20])}"}],
-            )
-        await conn.execute(
-            sql("work_order_key_cells"),
-            {"key_id": key_id, "layers": [c[0] for c in cells], "codes": [c[1] for c in cells]},
-        )
-        return await _key_cells(conn, key_id)
+    async with pool.connection() as conn:
+        return await set_key_cells(conn, key_id, cells)
