@@ -19,12 +19,9 @@ from gridrisk.api.etags import etag, parse_if_match
 from gridrisk.api.geojson import GEOJSON, paged_collection, raw_json
 from gridrisk.api.params import BBox, PageDep
 from gridrisk.api.responses import OrjsonResponse
-from gridrisk.db.sql_files import sql
 from gridrisk.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, UnsupportedMediaType
 from gridrisk.imports.cap import CapError, parse_cap
 from gridrisk.models.warnings import (
-    ACTION_TEXT,
-    HAZARD_TYPES,
     CancelIn,
     DueTimes,
     HazardRules,
@@ -37,6 +34,8 @@ from gridrisk.models.warnings import (
     WarningSummary,
     spec_from_json,
 )
+from gridrisk.services.records import fetch_all, fetch_one, no_warning, warning_or_404
+from gridrisk.services.warning_rules import replace_hazard_rules, rules, set_due_times
 from gridrisk.services.warning_targeting import (
     Outcome,
     WarningConflict,
@@ -122,10 +121,9 @@ async def _read_spec(request: Request, unknown_hazard: str | None) -> WarningSpe
 
 
 async def _summary(conn: AsyncConnection, warning_id: int, *, with_cells: bool = False) -> tuple[str, int]:
-    cur = await conn.execute(sql("warning_summary"), {"warning_id": warning_id, "with_cells": with_cells})
-    row = await cur.fetchone()
+    row = await fetch_one(conn, "warning_summary", {"warning_id": warning_id, "with_cells": with_cells})
     if row is None:
-        raise NotFound(f"No warning with id {warning_id}.")
+        raise no_warning(warning_id)
     return row["body"], row["version"]
 
 
@@ -222,12 +220,8 @@ async def list_warnings(
         "offset": page.offset,
     }
     async with pool.connection() as conn:
-        cur = await conn.execute(sql("warning_search"), params)
-        found = await cur.fetchone()
-        rows = []
-        if found["ids"]:
-            cur = await conn.execute(sql("warning_feature"), {"ids": list(found["ids"])})
-            rows = await cur.fetchall()
+        found = await fetch_one(conn, "warning_search", params)
+        rows = await fetch_all(conn, "warning_feature", {"ids": list(found["ids"])}) if found["ids"] else []
     return paged_collection(
         request,
         offset=page.offset,
@@ -298,52 +292,13 @@ async def cancel(
 )
 async def warning_history(warning_id: int, pool: PoolDep, _: Reader):
     async with pool.connection() as conn:
-        cur = await conn.execute("SELECT 1 FROM warnings WHERE id = %s", (warning_id,))
-        if await cur.fetchone() is None:
-            raise NotFound(f"No warning with id {warning_id}.")
-        cur = await conn.execute(
-            "SELECT version, at, by, op, message, changes, orders FROM warning_history"
-            " WHERE warning_id = %s ORDER BY id",
-            (warning_id,),
-        )
-        rows = await cur.fetchall()
+        await warning_or_404(conn, warning_id)
+        rows = await fetch_all(conn, "warning_history", {"warning_id": warning_id})
     return OrjsonResponse(rows)
 
 
 # ---------------------------------------------------------------------------------------------
 # Rules
-
-
-async def _rules(conn: AsyncConnection) -> dict[str, Any]:
-    cur = await conn.execute("SELECT level, due_minutes FROM warning_due_times")
-    due = {r["level"]: r["due_minutes"] for r in await cur.fetchall()}
-    cur = await conn.execute(
-        "SELECT hazard_type, target_type, target_kind, action_blue, action_yellow, action_orange, action_red"
-        " FROM warning_rules ORDER BY hazard_type, target_type, target_kind"
-    )
-    hazards: dict[str, list] = {h: [] for h in HAZARD_TYPES}
-    for r in await cur.fetchall():
-        hazards[r["hazard_type"]].append(
-            {
-                "type": r["target_type"],
-                "kind": r["target_kind"],
-                "actions": {lvl: r[f"action_{lvl}"] for lvl in ("blue", "yellow", "orange", "red")},
-            }
-        )
-    return {
-        "due_minutes": {lvl: due[lvl] for lvl in ("red", "orange", "yellow", "blue")},
-        "actions": ACTION_TEXT,
-        "hazards": hazards,
-    }
-
-
-async def _record_change(
-    conn: AsyncConnection, who: str, subject: str, old: Any, new: Any, reason: str | None
-):
-    await conn.execute(
-        "INSERT INTO warning_rule_changes (by, subject, old, new, reason) VALUES (%s, %s, %s, %s, %s)",
-        (who, subject, orjson.dumps(old, default=str).decode(), orjson.dumps(new).decode(), reason),
-    )
 
 
 RULES_DOC = (
@@ -356,7 +311,7 @@ RULES_DOC = (
 @router.get("/warning-rules", response_model=RulesOut, summary="The targeting rules", description=RULES_DOC)
 async def get_rules(pool: PoolDep, _: Reader):
     async with pool.connection() as conn:
-        return OrjsonResponse(await _rules(conn))
+        return OrjsonResponse(await rules(conn))
 
 
 @router.put(
@@ -367,16 +322,8 @@ async def get_rules(pool: PoolDep, _: Reader):
 )
 async def put_due_times(body: DueTimes, pool: PoolDep, who: Admin):
     new = body.model_dump(exclude={"reason"})
-    async with pool.connection() as conn, conn.transaction():
-        cur = await conn.execute("SELECT level, due_minutes FROM warning_due_times ORDER BY level FOR UPDATE")
-        old = {r["level"]: r["due_minutes"] for r in await cur.fetchall()}
-        await conn.execute(
-            "UPDATE warning_due_times d SET due_minutes = n.m, updated_at = now(), updated_by = %s"
-            " FROM unnest(%s::text[], %s::int[]) AS n(level, m) WHERE d.level = n.level",
-            (who.name, list(new), list(new.values())),
-        )
-        await _record_change(conn, who.name, "due_times", old, new, body.reason)
-        return OrjsonResponse(await _rules(conn))
+    async with pool.connection() as conn:
+        return OrjsonResponse(await set_due_times(conn, new, body.reason, who.name))
 
 
 @router.put(
@@ -388,52 +335,6 @@ async def put_due_times(body: DueTimes, pool: PoolDep, who: Admin):
     f"kinds ({', '.join(HAZARD_KINDS)}); each may appear once.",
 )
 async def put_hazard_rules(hazard_type: HazardType, body: HazardRules, pool: PoolDep, who: Admin):
-    seen: set[tuple[str, str]] = set()
-    for i, t in enumerate(body.targets):
-        if (t.type, t.kind) in seen:
-            raise InvalidInput(
-                f"{t.type} '{t.kind}' appears twice.",
-                errors=[{"field": f"targets.{i}.kind", "message": "duplicate"}],
-            )
-        seen.add((t.type, t.kind))
-    async with pool.connection() as conn, conn.transaction():
-        cur = await conn.execute("SELECT code FROM risk_categories")
-        categories = {r["code"] for r in await cur.fetchall()}
-        for i, t in enumerate(body.targets):
-            known = categories if t.type == "risk_source" else set(HAZARD_KINDS)
-            if t.kind not in known:
-                what = t.type.replace("_", " ")
-                raise InvalidInput(
-                    f"'{t.kind}' is not a {what} kind; known: {', '.join(sorted(known))}.",
-                    errors=[{"field": f"targets.{i}.kind", "message": "unknown kind"}],
-                )
-        cur = await conn.execute(
-            "SELECT target_type, target_kind, action_blue, action_yellow, action_orange, action_red"
-            " FROM warning_rules WHERE hazard_type = %s ORDER BY target_type, target_kind FOR UPDATE",
-            (hazard_type,),
-        )
-        old = await cur.fetchall()
-        await conn.execute("DELETE FROM warning_rules WHERE hazard_type = %s", (hazard_type,))
-        if body.targets:
-            async with conn.cursor() as c:
-                await c.executemany(
-                    "INSERT INTO warning_rules (hazard_type, target_type, target_kind, action_blue,"
-                    " action_yellow, action_orange, action_red, updated_by)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                    [
-                        (
-                            hazard_type,
-                            t.type,
-                            t.kind,
-                            t.actions.blue,
-                            t.actions.yellow,
-                            t.actions.orange,
-                            t.actions.red,
-                            who.name,
-                        )
-                        for t in body.targets
-                    ],
-                )
-        new = [t.model_dump() for t in body.targets]
-        await _record_change(conn, who.name, f"rules:{hazard_type}", old, new, body.reason)
-        return OrjsonResponse(await _rules(conn))
+    async with pool.connection() as conn:
+        out = await replace_hazard_rules(conn, hazard_type, body.targets, body.reason, who.name)
+    return OrjsonResponse(out)
