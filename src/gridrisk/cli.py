@@ -348,6 +348,38 @@ def shelters_coverage(
     print_coverage(report, Console(), top=top)
 
 
+@app.command()
+def backup(file: Annotated[Path, typer.Argument(help="Where to write the backup (custom format)")]) -> None:
+    """Back up the whole database (pg_dump custom format) to FILE, with progress."""
+    from gridrisk.services.backup import BackupError
+    from gridrisk.services.backup import backup as run_backup
+
+    try:
+        with _progress() as progress:
+            result = run_backup(Settings().database_url, file, progress=progress)
+    except BackupError as exc:
+        raise _fail(str(exc)) from exc
+    size = f"{result.bytes / 2**20:.1f} MiB"
+    console.print(f"backed up {result.tables} tables to {result.path} ({size}) in {result.seconds:.1f} s")
+
+
+@app.command()
+def restore(
+    file: Annotated[Path, typer.Argument(help="A backup written by `gridrisk backup`")],
+    clean: Annotated[bool, typer.Option(help="Replace what the target database holds")] = False,
+) -> None:
+    """Restore FILE into the database (one transaction); then check it with `gridrisk riskmap verify`."""
+    from gridrisk.services.backup import BackupError
+    from gridrisk.services.backup import restore as run_restore
+
+    try:
+        with _progress() as progress:
+            tables = run_restore(Settings().database_url, file, clean=clean, progress=progress)
+    except BackupError as exc:
+        raise _fail(str(exc), "create an empty database, or pass --clean") from exc
+    console.print(f"restored {tables} tables from {file}; next: `gridrisk riskmap verify`")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 
