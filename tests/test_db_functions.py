@@ -79,6 +79,10 @@ def test_a_database_at_0007_with_the_per_table_copies_upgrades_to_the_sources(db
             " FOR EACH ROW EXECUTE FUNCTION record_version_history();"
             "CREATE TRIGGER hazard_points_history AFTER INSERT OR UPDATE ON hazard_points"
             " FOR EACH ROW EXECUTE FUNCTION record_version_history();"
+            "CREATE FUNCTION feature_changed_insert() RETURNS trigger LANGUAGE plpgsql"
+            " AS 'BEGIN RETURN NULL; END';"
+            "CREATE OR REPLACE TRIGGER shelters_changed_insert AFTER INSERT ON shelters"
+            " REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION feature_changed_insert();"
         )
     migrate.upgrade(settings)
     assert migrate.current_revision(settings) == migrate.head_revision(settings)

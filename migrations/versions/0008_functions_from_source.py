@@ -32,6 +32,8 @@ DROP TRIGGER IF EXISTS shelters_history ON shelters;
 DROP FUNCTION IF EXISTS risk_sources_after_insert(), risk_sources_after_update(), risk_sources_history(),
     hazard_points_after_insert(), hazard_points_after_update(), record_version_history(),
     risk_refresh_sources(bigint[]), hazard_refresh(bigint[]), risk_source_doc(risk_sources);
+-- With the <table>_changed_insert and _delete triggers that use them (created again from source).
+DROP FUNCTION IF EXISTS feature_changed_insert(), feature_changed_delete() CASCADE;
 """
 
 

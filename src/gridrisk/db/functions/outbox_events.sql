@@ -48,12 +48,13 @@ BEGIN
     PERFORM outbox_write('feature_changed', ARRAY[payload]);
 END $$;
 
--- Transition tables exist only for the event that has them, hence one small function per event.
-CREATE OR REPLACE FUNCTION feature_changed_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+-- An insert or a delete: the rows it wrote or removed. Its triggers name either transition table
+-- changed_rows (an update has two, and its own function below).
+CREATE OR REPLACE FUNCTION feature_changed_rows() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM feature_changed_emit(TG_TABLE_NAME, 'insert',
-        (SELECT array_agg(id ORDER BY id) FROM new_rows),
-        (SELECT array_agg(ST_Envelope(geom) ORDER BY id) FROM new_rows));
+    PERFORM feature_changed_emit(TG_TABLE_NAME, lower(TG_OP),
+        (SELECT array_agg(id ORDER BY id) FROM changed_rows),
+        (SELECT array_agg(ST_Envelope(geom) ORDER BY id) FROM changed_rows));
     RETURN NULL;
 END $$;
 
@@ -73,35 +74,24 @@ BEGIN
     RETURN NULL;
 END $$;
 
-CREATE OR REPLACE FUNCTION feature_changed_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+-- The registries drawn on maps and tiles all take the same three triggers, named
+-- <table>_changed_insert, <table>_changed_update and <table>_changed_delete.
+DO $$
+DECLARE
+    t text;
 BEGIN
-    PERFORM feature_changed_emit(TG_TABLE_NAME, 'delete',
-        (SELECT array_agg(id ORDER BY id) FROM old_rows),
-        (SELECT array_agg(ST_Envelope(geom) ORDER BY id) FROM old_rows));
-    RETURN NULL;
+    FOREACH t IN ARRAY ARRAY['risk_sources', 'shelters', 'hazard_points'] LOOP
+        EXECUTE format($t$
+            CREATE OR REPLACE TRIGGER %1$s_changed_insert AFTER INSERT ON %1$I
+            REFERENCING NEW TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION feature_changed_rows();
+            CREATE OR REPLACE TRIGGER %1$s_changed_update AFTER UPDATE ON %1$I
+            REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION feature_changed_update();
+            CREATE OR REPLACE TRIGGER %1$s_changed_delete AFTER DELETE ON %1$I
+            REFERENCING OLD TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION feature_changed_rows();
+        $t$, t);
+    END LOOP;
 END $$;
-
--- The registries drawn on maps and tiles.
-CREATE OR REPLACE TRIGGER risk_sources_changed_insert AFTER INSERT ON risk_sources
-REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION feature_changed_insert();
-CREATE OR REPLACE TRIGGER risk_sources_changed_update AFTER UPDATE ON risk_sources
-REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION feature_changed_update();
-CREATE OR REPLACE TRIGGER risk_sources_changed_delete AFTER DELETE ON risk_sources
-REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION feature_changed_delete();
-
-CREATE OR REPLACE TRIGGER shelters_changed_insert AFTER INSERT ON shelters
-REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION feature_changed_insert();
-CREATE OR REPLACE TRIGGER shelters_changed_update AFTER UPDATE ON shelters
-REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION feature_changed_update();
-CREATE OR REPLACE TRIGGER shelters_changed_delete AFTER DELETE ON shelters
-REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION feature_changed_delete();
-
-CREATE OR REPLACE TRIGGER hazard_points_changed_insert AFTER INSERT ON hazard_points
-REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION feature_changed_insert();
-CREATE OR REPLACE TRIGGER hazard_points_changed_update AFTER UPDATE ON hazard_points
-REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION feature_changed_update();
-CREATE OR REPLACE TRIGGER hazard_points_changed_delete AFTER DELETE ON hazard_points
-REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION feature_changed_delete();
 
 -- A re-imported grid layer bumps its version: every tile of that layer is then out of date.
 CREATE OR REPLACE FUNCTION layer_changed_event() RETURNS trigger LANGUAGE plpgsql AS $$
