@@ -4,7 +4,7 @@ The versioned migrations change the schema. The functions, triggers and views ar
 (src/gridrisk/db/functions, current definitions only): whenever an upgrade moves the database to the
 head revision, they are applied from source at the end, in the same transaction. Applied only at
 head, they always meet the schema they were written for; applied only after a migration ran, a
-`db upgrade` with nothing to do takes no locks.
+`db upgrade` with nothing to do takes no locks. (Offline `--sql` scripts hold the migrations only.)
 """
 
 from alembic import context
