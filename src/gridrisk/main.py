@@ -29,6 +29,7 @@ from gridrisk.db.pool import make_pool, open_pool
 from gridrisk.errors import COMMON_RESPONSES, install_error_handlers
 from gridrisk.events.hub import EventHub
 from gridrisk.events.outbox import OutboxReader
+from gridrisk.lookup.state import LookupService
 from gridrisk.ogc import routes as ogc
 from gridrisk.registry.catalog import KINDS
 from gridrisk.registry.routes import build_router
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.outbox = outbox
         app.state.event_hub = EventHub(outbox)
         app.state.tile_service = TileService(pool, outbox, settings.tile_cache_mb * 1024 * 1024)
+        app.state.cell_lookup = LookupService(pool, outbox)  # /cells/at from memory
         outbox.start()
         log.info("gridrisk %s started; database pool opening in the background", __version__)
         try:

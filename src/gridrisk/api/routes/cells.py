@@ -1,14 +1,22 @@
-"""Which cell am I in: one point (GET) or a GPS trace of up to 10,000 points (POST)."""
+"""Which cell am I in: one point (GET) or a GPS trace of up to 10,000 points (POST), from memory.
+
+Answered by the worker's `LookupService` (lookup/state.py): an in-memory index of every layer's
+cells with colours, counts and workers kept current from the outbox, byte for byte what
+cells_at.sql answers, and as current.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import re
 
-from gridrisk.api.deps import PoolDep, Reader
+from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field, ValidationError
+
+from gridrisk.api.deps import Reader, require
 from gridrisk.api.geojson import raw_json
-from gridrisk.api.params import Lat, Lon
-from gridrisk.db.sql_files import sql
 from gridrisk.errors import InvalidInput, NotFound, PayloadTooLarge
+from gridrisk.lookup.state import LookupService
 from gridrisk.models.layers import CellsAtBatch, CellsAtBatchPublic, CellsAtPublic
 
 router = APIRouter(tags=["cells"])
@@ -20,11 +28,61 @@ EDGE_RULE = (
 )
 
 
-async def lookup(pool, lons: list[float], lats: list[float]) -> list[dict]:
-    """Resolve points to their cells in one round trip; rows in input order, JSON built in SQL."""
-    async with pool.connection() as conn:
-        cur = await conn.execute(sql("cells_at"), {"lons": lons, "lats": lats}, prepare=True)
-        return await cur.fetchall()
+# GET /cells/at is the hottest request there is: its two numbers are read here rather than by
+# FastAPI's parameter machinery, which costs more than the lookup itself (about 100 µs a request).
+# The answers are the same: what the fast path cannot read exactly is validated by pydantic.
+_read = require("read")  # the Reader dependency, called directly
+_PLAIN = re.compile(rb"-?[0-9]{1,3}(?:\.[0-9]{1,20})?")  # a decimal float() and pydantic read alike
+_LIMITS = {b"lon": 180.0, b"lat": 90.0}
+_PARAMETERS = [
+    {
+        "name": name,
+        "in": "query",
+        "required": True,
+        "description": f"{text}, WGS 84",
+        "schema": {
+            "type": "number",
+            "minimum": -limit,
+            "maximum": limit,
+            "title": name.title(),
+            "description": f"{text}, WGS 84",
+            "examples": [example],
+        },
+    }
+    for name, text, limit, example in (("lon", "Longitude", 180, 118.7969), ("lat", "Latitude", 90, 32.0603))
+]
+
+
+class _Point(BaseModel):
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+
+
+def _point(request: Request) -> tuple[float, float]:
+    """The query's lon and lat, or the 422 FastAPI would give for them."""
+    query: bytes = request.scope.get("query_string", b"")
+    if b"%" not in query and b"+" not in query:
+        found: dict[bytes, bytes] = {}
+        for part in query.split(b"&"):
+            key, _, value = part.partition(b"=")
+            if key in _LIMITS:
+                found[key] = value  # the last one wins, as in Starlette's query_params
+        if len(found) == 2 and all(_PLAIN.fullmatch(v) for v in found.values()):
+            lon, lat = float(found[b"lon"]), float(found[b"lat"])
+            if abs(lon) <= 180.0 and abs(lat) <= 90.0:
+                return lon, lat
+    params = request.query_params
+    try:
+        point = _Point.model_validate({k: params[k] for k in ("lon", "lat") if k in params})
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**err, "loc": ("query", *err["loc"])} for err in exc.errors(include_url=False)]
+        ) from None
+    return point.lon, point.lat
+
+
+def _service(request: Request) -> LookupService:
+    return request.app.state.cell_lookup
 
 
 @router.get(
@@ -35,12 +93,15 @@ async def lookup(pool, lons: list[float], lats: list[float]) -> list[dict]:
     responses={
         404: {"description": "The point is outside the city", "content": {"application/problem+json": {}}}
     },
+    openapi_extra={"parameters": _PARAMETERS},
 )
-async def cells_at(lon: Lon, lat: Lat, pool: PoolDep, _: Reader):
-    (row,) = await lookup(pool, [lon], [lat])
-    if not row["inside_city"] and not row["found"]:
+async def cells_at(request: Request):
+    await _read(request)  # first, as a dependency would be: 401/403 before 422
+    lon, lat = _point(request)
+    body, held = await _service(request).one(lon, lat)
+    if not held:
         raise NotFound(f"The point ({lon}, {lat}) is outside the city; no cell contains it.")
-    return raw_json(row["body"], media_type="application/json")
+    return raw_json(body, media_type="application/json")
 
 
 @router.post(
@@ -50,7 +111,7 @@ async def cells_at(lon: Lon, lat: Lat, pool: PoolDep, _: Reader):
     description=EDGE_RULE + " Points outside the city answer inside_city=false with no cells.",
     responses={413: {"description": "More than 10,000 points", "content": {"application/problem+json": {}}}},
 )
-async def cells_at_batch(body: CellsAtBatch, pool: PoolDep, _: Reader):
+async def cells_at_batch(body: CellsAtBatch, request: Request, _: Reader):
     points = body.lonlats()
     if len(points) > MAX_POINTS:
         raise PayloadTooLarge(f"{len(points)} points sent; at most {MAX_POINTS} per request.")
@@ -61,6 +122,7 @@ async def cells_at_batch(body: CellsAtBatch, pool: PoolDep, _: Reader):
     ]
     if bad:
         raise InvalidInput(f"{len(bad)} point(s) are not valid coordinates.", errors=bad[:100])
-    rows = await lookup(pool, [p[0] for p in points], [p[1] for p in points]) if points else []
-    body = b'{"count":%d,"results":[' % len(rows) + b",".join(r["body"].encode() for r in rows) + b"]}"
-    return raw_json(body, media_type="application/json")
+    answers = await _service(request).many([p[0] for p in points], [p[1] for p in points]) if points else []
+    return raw_json(
+        b'{"count":%d,"results":[' % len(answers) + b",".join(answers) + b"]}", media_type="application/json"
+    )

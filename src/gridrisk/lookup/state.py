@@ -1,0 +1,476 @@
+"""/cells/at from memory: the spatial index, with colours, counts and workers kept current from the outbox.
+
+One `LookupService` per worker process, a consumer of the app's `OutboxReader` (events/outbox.py)
+like the tile cache. Read-after-write holds as it does for the database: once a write is
+acknowledged, the next lookup shows it, whoever wrote it.
+
+How it stays current. A lookup first awaits `reader.catch_up()` (one outbox query, shared by the
+requests waiting): every event committed before the request arrived has then been handed to
+`_on_batch`, which marks, with the number of the read that found it, what the event may have changed:
+- feature_changed of a table whose items colour the map (map_item_tables(): risk sources, hazard
+  points): every cell whose envelope meets one of the event's boxes (old and new geometry). Their
+  counts may have changed even when no colour did, and cell_colour is only written for colours;
+- cell_colour: that cell (a pin, a recolour);
+- layer_changed: the layer is stale (a re-import: geometry, codes, attributes); an admin layer also
+  moves every cell's district code and the city outline, so then every layer is;
+- a reset batch (the reader's first read, or ids it lost track of): everything.
+Marked values are re-read by a sync (`_sync`), one at a time, each reading what was marked when it
+began. Concurrency, the subtle part:
+- A sync that begins after read N completed reads a snapshot that holds every commit read N saw;
+  a mark from a later read stays (its commit may be newer than the snapshot). No await between
+  noting N and taking the marks, and none between the snapshot's rows landing and the marks
+  clearing, so no batch slips in between.
+- A lookup answers from memory when none of its cells is marked: each value is then at least as new
+  as every commit before the request. When one is, it waits for a sync that began after its
+  catch_up: then every value in memory is. A layer re-imported (or a full load due) is loaded in
+  the background while the database answers (cells_at.sql, as before), so no request waits for it.
+- Full loads are trusted only from `reader.complete_from` on (before it, a commit could go unseen).
+- Workers: changes to cell_workers write no outbox event, so a poll compares a fingerprint of the
+  table every WORKERS_POLL_S and reloads them on a difference (a `cell_workers` event, should the
+  outbox get one, is honoured at once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import orjson
+
+from gridrisk.db.sql_files import sql
+from gridrisk.events.outbox import Batch, OutboxReader
+from gridrisk.lookup import load
+from gridrisk.lookup.answer import NO_WORKERS, Composer
+from gridrisk.lookup.index import CellIndex, LayerCells
+
+if TYPE_CHECKING:
+    from psycopg_pool import AsyncConnectionPool
+
+log = logging.getLogger("gridrisk.lookup")
+
+WORKERS_POLL_S = 1.0
+# Batches of more points are located and written in a worker thread, off the event loop.
+THREAD_POINTS = 256
+
+Change = tuple  # ("features", table, boxes | None) | ("cell", layer, code) | ("layer", name) | ("workers",)
+
+
+class LiveLayer:
+    """One layer's live values beside its cells (lists indexed by position, replaced item by item)."""
+
+    __slots__ = ("cells", "live", "marks", "workers")
+
+    def __init__(self, cells: LayerCells) -> None:
+        self.cells = cells
+        self.live: list[bytes | None] = [None] * len(cells)
+        self.workers: list[bytes] = [NO_WORKERS] * len(cells)
+        self.marks: dict[int, int] = {}  # position → the read that last marked it
+
+
+def _rss_mb() -> float:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * 4096 / 2**20
+    except OSError:
+        return 0.0
+
+
+def _retrieve(fut: asyncio.Future) -> None:
+    if not fut.cancelled():
+        fut.exception()
+
+
+class LookupService:
+    """The index and the live values of one worker process; answers /cells/at."""
+
+    def __init__(self, pool: AsyncConnectionPool, reader: OutboxReader) -> None:
+        self.pool = pool
+        self.reader = reader
+        self.index: CellIndex | None = None
+        self.layers: list[LiveLayer] = []  # parallel to index.layers
+        self.composer: Composer | None = None
+        self.cell_of_id: dict[int, tuple[int, int]] = {}  # cells.id → (layer number, position)
+        self.items: frozenset[str] = frozenset()
+        self.base: int | None = None  # the read after which the last full load began
+        self.reset_at = 0  # the reader's last reset: a full load must begin after it
+        self.stale: dict[str | None, int] = {}  # re-imported layer (None: all) → the read that said so
+        self.workers_stale = 0  # the read (or poll) that found workers changed; 0: none
+        self.workers_print: tuple[int, str] | None = None
+        self.loads = 0
+        self.syncs = 0
+        self.fallbacks = 0
+        self.memory_mb: float | None = None  # process RSS growth over the first full load
+        self.last_load: dict[str, Any] = {}
+        self._interned: dict[bytes, bytes] = {}  # equal live members share one bytes object
+        self._log: list[tuple[int, Change]] | None = None  # changes seen while a sync is in flight
+        self._flight: tuple[int, asyncio.Future] | None = None  # (its read, its future)
+        self._next: asyncio.Future | None = None  # the next sync's (not begun yet)
+        self._synced = -1  # the highest read after which a completed sync began
+        self._task: asyncio.Task | None = None
+        self._poller: asyncio.Task | None = None
+        self._closed = False
+        reader.subscribe(self._on_batch, self._on_close)
+
+    # -- answering ------------------------------------------------------------------------------
+
+    async def one(self, lon: float, lat: float) -> tuple[bytes, bool]:
+        """The answer for one point, current as of this call, and whether any cell or the city holds it."""
+        read = await self.reader.catch_up()
+        for attempt in (0, 1):
+            if not self.usable():
+                self._request()
+                break
+            composer, layers = self.composer, self.layers
+            assert composer is not None
+            row, inside = composer.index.locate_one(lon, lat)
+            if attempt == 0 and any(p >= 0 and p in layers[i].marks for i, p in enumerate(row)):
+                await self._wait_synced(read)
+                continue
+            body = composer.one(lon, lat, row, inside)
+            if body is None:
+                break
+            return body, inside or any(p >= 0 for p in row)
+        self.fallbacks += 1
+        (answer,) = await self._ask_database([lon], [lat])
+        return answer["body"].encode(), bool(answer["inside_city"] or answer["found"])
+
+    async def many(self, lons: list[float], lats: list[float]) -> list[bytes]:
+        """The answers for many points, in order, current as of this call."""
+        read = await self.reader.catch_up()
+        xs, ys = np.asarray(lons, float), np.asarray(lats, float)
+        big = len(lons) > THREAD_POINTS
+        for attempt in (0, 1):
+            if not self.usable():
+                self._request()
+                break
+            composer, layers = self.composer, self.layers
+            assert composer is not None
+            if big:
+                hits, inside = await asyncio.to_thread(composer.index.locate, xs, ys)
+            else:
+                hits, inside = composer.index.locate(xs, ys)
+            if attempt == 0 and _any_marked(layers, hits):
+                await self._wait_synced(read)
+                continue
+            if big:
+                bodies = await asyncio.to_thread(composer.many, lons, lats, hits, inside)
+            else:
+                bodies = composer.many(lons, lats, hits, inside)
+            if bodies is None:
+                break
+            return bodies
+        self.fallbacks += 1
+        return [row["body"].encode() for row in await self._ask_database(lons, lats)]
+
+    def usable(self) -> bool:
+        """Whether memory may answer: loaded after every reset, from a complete reader, nothing stale."""
+        ready = self.reader.complete_from
+        return (
+            self.composer is not None
+            and ready is not None
+            and self.base is not None
+            and self.base >= max(ready, self.reset_at)
+            and not self.stale
+            and not self.workers_stale
+        )
+
+    async def _ask_database(self, lons: list[float], lats: list[float]) -> list[dict]:
+        """The lookup as PostGIS answers it (cells_at.sql): while the index is loading."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(sql("cells_at"), {"lons": lons, "lats": lats}, prepare=True)
+            return await cur.fetchall()
+
+    # -- the outbox -----------------------------------------------------------------------------
+
+    def _on_batch(self, batch: Batch) -> None:
+        """Mark what the batch's events may have changed (everything on a reset); start a sync."""
+        if batch.reset:
+            self.reset_at = batch.read
+            self._request()
+            return
+        changes: list[Change] = []
+        for event in batch.events:
+            if event.kind == "feature_changed":
+                changes.append(("features", event.target, event.boxes))
+            elif event.kind == "cell_colour":
+                try:
+                    code = orjson.loads(event.data).get("code")
+                except (orjson.JSONDecodeError, AttributeError):
+                    code = None
+                changes.append(("cell", event.layer, code) if code else ("layer", event.layer))
+            elif event.kind == "layer_changed":
+                changes.append(("layer", event.target))
+            elif event.kind == "cell_workers":
+                changes.append(("workers",))
+        marked = False
+        for change in changes:
+            marked |= self._mark(batch.read, change)
+            if self._log is not None:
+                self._log.append((batch.read, change))
+        if marked or (self._full_due() and self.reader.complete_from is not None):
+            self._request()
+
+    def _mark(self, read: int, change: Change) -> bool:
+        """Mark what CHANGE may have changed, at READ; whether anything was."""
+        kind = change[0]
+        if kind == "workers":
+            self.workers_stale = read
+            return True
+        index = self.index
+        if kind == "layer":
+            number = index.by_name.get(change[1]) if index is not None else None
+            if number is None or index.layers[number].kind != "grid":  # type: ignore[union-attr]
+                self.stale[None] = read  # an admin layer (or one not known yet): everything
+            else:
+                self.stale[change[1]] = read
+            return True
+        if index is None:
+            return False  # the first load reads everything
+        if kind == "cell":
+            number = index.by_name.get(change[1])
+            pos = index.layers[number].pos_of_code.get(change[2]) if number is not None else None
+            if pos is None:
+                return False  # a cell the index does not know: its layer's layer_changed follows
+            self.layers[number].marks[pos] = read  # type: ignore[index]
+            return True
+        if change[1] not in self.items:
+            return False
+        boxes = change[2]
+        hit = False
+        for live, positions in zip(
+            self.layers,
+            [np.arange(len(layer)) for layer in index.layers] if boxes is None else index.meeting(boxes),
+            strict=True,
+        ):
+            if len(positions):
+                live.marks.update(dict.fromkeys(positions.tolist(), read))
+                hit = True
+        return hit
+
+    def _full_due(self) -> bool:
+        ready = self.reader.complete_from
+        return self.base is None or self.base < max(self.reset_at, ready or 0)
+
+    def _on_close(self) -> None:
+        self._closed = True
+        for task in (self._task, self._poller):
+            if task is not None and not task.done():
+                task.cancel()
+
+    # -- syncs ----------------------------------------------------------------------------------
+
+    def _request(self) -> asyncio.Future:
+        """The future of the next sync (begun after this call), starting the pump if idle."""
+        if self._next is None:
+            self._next = asyncio.get_running_loop().create_future()
+            self._next.add_done_callback(_retrieve)
+        if self._task is None and not self._closed:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="gridrisk-lookup-sync")
+        return self._next
+
+    async def _wait_synced(self, read: int) -> None:
+        """Return once a sync that began after READ has completed."""
+        while self._synced < read:
+            flight = self._flight
+            fut = flight[1] if flight is not None and flight[0] >= read else self._request()
+            await asyncio.shield(fut)
+
+    async def _run(self) -> None:
+        try:
+            while self._next is not None and not self._closed:
+                fut, self._next = self._next, None
+                n = self.reader.reads
+                self._flight, self._log = (n, fut), []
+                try:
+                    await self._sync(n)
+                except asyncio.CancelledError:
+                    fut.cancel()
+                    raise
+                except Exception as exc:  # the requests waiting answer it (503 for a lost database)
+                    log.warning("lookup index: sync failed (%s)", str(exc).strip().splitlines()[:1])
+                    fut.set_exception(exc)
+                else:
+                    self._synced = max(self._synced, n)
+                    self.syncs += 1
+                    fut.set_result(n)
+                finally:
+                    self._flight, self._log = None, None
+        finally:
+            self._task = None
+
+    async def _sync(self, n: int) -> None:
+        """Re-read what is marked (all of it on a full load); read N had completed when it began."""
+        # No await before the marks are taken: every mark now is from read N or before.
+        full = self._full_due()
+        if full and self.reader.complete_from is None:
+            return  # nothing loaded now could be trusted; the database answers meanwhile
+        stale, workers = dict(self.stale), self.workers_stale
+        dirty = [(live, list(live.marks)) for live in self.layers if live.marks]
+        if full or stale or workers:
+            await self._load(n, full, stale, dirty)
+            return
+        if not dirty:
+            return
+        ids = [int(live.cells.ids[p]) for live, positions in dirty for p in positions]
+        async with self.pool.connection() as conn:
+            rows = await load.read_live(conn, ids=ids)
+        # No await from here on: the rows and the marks they clear land together.
+        self._apply_live(rows, ids)
+        _clear(n, dirty)
+
+    async def _load(self, n: int, full: bool, stale: dict, dirty: list[tuple[LiveLayer, list[int]]]) -> None:
+        """Reload layers (re-imported, new, or of another version on a full load), live values, workers."""
+        started, rss = time.perf_counter(), _rss_mb()
+        current = {live.cells.name: live for live in self.layers}
+        known = {name: (live.cells.kind, live.cells.version) for name, live in current.items()}
+        async with self.pool.connection() as conn, conn.transaction():
+            await load.begin_snapshot(conn)
+            rows = await load.read_layers(conn)
+            items = await load.read_items(conn) if full or not self.items else self.items
+            rebuild = {
+                r.name
+                for r in rows
+                if None in stale
+                or r.name in stale
+                or r.name not in known
+                or (full and known[r.name] != (r.kind, r.version))
+            }
+            if self.index is None or any(r.kind != "grid" for r in rows if r.name in rebuild):
+                rebuild = {r.name for r in rows}  # admin units and the outline moved: everything
+            built = {r.name: await load.read_layer(conn, r) for r in rows if r.name in rebuild}
+            city = await load.read_city(conn) if len(built) == len(rows) else None
+            names = [r.name for r in rows]
+            fresh = set(names) if full else set(built)
+            live_rows = await load.read_live(conn, layers=sorted(fresh)) if fresh else []
+            others = [
+                int(live.cells.ids[p])
+                for live, positions in dirty
+                if live.cells.name not in fresh
+                for p in positions
+            ]
+            live_rows += await load.read_live(conn, ids=others) if others else []
+            workers = await load.read_workers(conn)
+            fingerprint = await load.read_workers_print(conn)
+        index = self.index
+        if index is None or built or [layer.name for layer in index.layers] != names:
+            if index is None:
+                index = await asyncio.to_thread(CellIndex, [built[name] for name in names], city)
+            else:
+                index = await asyncio.to_thread(index.with_layers, built, names, city)
+        # No await from here on: the new index, its values and the marks they clear land together.
+        layers = [
+            current[layer.name] if layer.name in current and layer.name not in built else LiveLayer(layer)
+            for layer in index.layers
+        ]
+        for live in layers:
+            if live.cells.name in fresh:
+                live.live = [None] * len(live.cells)  # every value of the layer is in live_rows
+                live.marks = {p: r for p, r in live.marks.items() if r > n}
+            live.workers = [workers.get((live.cells.name, code), NO_WORKERS) for code in live.cells.codes]
+        if index is not self.index:
+            self.cell_of_id = {
+                int(cell_id): (i, pos)
+                for i, live in enumerate(layers)
+                for pos, cell_id in enumerate(live.cells.ids.tolist())
+            }
+        self.index, self.layers, self.items = index, layers, items
+        self._apply_live(live_rows, others)
+        kept = {id(live) for live in layers}
+        _clear(n, [(live, positions) for live, positions in dirty if id(live) in kept])
+        # Changes read while this load was in flight, marked again on the cells as they are now.
+        for read, change in self._log or []:
+            self._mark(read, change)
+        self.stale = {key: read for key, read in self.stale.items() if read > n}
+        if self.workers_stale <= n:
+            self.workers_stale = 0
+        self.workers_print = fingerprint
+        if full:
+            self.base = n
+        self.composer = Composer(index, [live.live for live in layers], [live.workers for live in layers])
+        self.loads += 1
+        seconds, grown = time.perf_counter() - started, _rss_mb() - rss
+        if self.memory_mb is None and len(built) == len(names):
+            self.memory_mb = round(grown, 1)
+        self.last_load = {"layers": sorted(built), "full": full, "seconds": round(seconds, 3)}
+        log.info(
+            "lookup index: %s loaded in %.2f s (%d cells, %d pieces); process RSS %.0f MB (%+.0f MB)",
+            ", ".join(sorted(built)) or "live values and workers",
+            seconds,
+            sum(len(layer) for layer in index.layers),
+            index.pieces,
+            _rss_mb(),
+            grown,
+        )
+        if self._poller is None and not self._closed:
+            self._poller = asyncio.get_running_loop().create_task(
+                self._poll(), name="gridrisk-lookup-workers"
+            )
+
+    def _apply_live(self, rows: list[tuple[int, bytes]], asked: list[int]) -> None:
+        """Store live members by cell id; an asked id without a row has none (cells_at.sql skips it)."""
+        interned, cell_of_id, layers = self._interned, self.cell_of_id, self.layers
+        if len(interned) > 100_000:
+            interned.clear()
+        for cell_id in asked:
+            where = cell_of_id.get(cell_id)
+            if where is not None:
+                layers[where[0]].live[where[1]] = None
+        for cell_id, members in rows:
+            where = cell_of_id.get(cell_id)
+            if where is not None:
+                layers[where[0]].live[where[1]] = interned.setdefault(members, members)
+
+    # -- workers --------------------------------------------------------------------------------
+
+    async def _poll(self) -> None:
+        """Every WORKERS_POLL_S, compare the workers' fingerprint with the loaded one."""
+        while not self._closed:
+            await asyncio.sleep(WORKERS_POLL_S)
+            if not self.usable() or self._flight is not None:
+                continue
+            loads = self.loads
+            try:
+                async with self.pool.connection() as conn:
+                    fingerprint = await load.read_workers_print(conn)
+            except Exception as exc:  # the next round retries; lookups are unaffected
+                log.debug("lookup index: workers poll failed (%s)", exc)
+                continue
+            if fingerprint != self.workers_print and loads == self.loads and self._flight is None:
+                log.info("lookup index: cell workers changed; reloading them")
+                self.workers_stale = max(self.reader.reads, 1)
+                self._request()
+
+    def stats(self) -> dict[str, Any]:
+        """A snapshot for logs, benchmarks and health checks."""
+        index = self.index.stats() if self.index is not None else {}
+        return {
+            **index,
+            "usable": self.usable(),
+            "loads": self.loads,
+            "syncs": self.syncs,
+            "fallbacks": self.fallbacks,
+            "marked": sum(len(live.marks) for live in self.layers),
+            "memory_mb": self.memory_mb,
+            "rss_mb": round(_rss_mb(), 1),
+            "last_load": self.last_load,
+        }
+
+
+def _clear(n: int, dirty: list[tuple[LiveLayer, list[int]]]) -> None:
+    """Unmark the positions re-read by a sync begun after read N (a later mark stays)."""
+    for live, positions in dirty:
+        marks = live.marks
+        for p in positions:
+            if marks.get(p, n + 1) <= n:
+                del marks[p]
+
+
+def _any_marked(layers: list[LiveLayer], hits: np.ndarray) -> bool:
+    """Whether any cell in HITS (points × layers positions) is marked."""
+    for i, live in enumerate(layers):
+        if live.marks and any(p in live.marks for p in hits[:, i].tolist() if p >= 0):
+            return True
+    return False
