@@ -25,18 +25,14 @@ A consumer that keeps state current, in the manner of the tile cache (tiles/cach
     class CellIndex:
         def __init__(self, reader: OutboxReader) -> None:
             self.reader = reader
-            reader.subscribe(self.on_batch)  # before reader.start(), in the lifespan
-
+            reader.subscribe(self.on_batch)  # in the lifespan, before reader.start()
         def on_batch(self, batch: Batch) -> None:
             if batch.reset:
                 self.clear()
-            for event in batch.events:
-                if event.kind in ("cell_colour", "layer_changed"):
-                    self.forget(event.target, event.boxes)  # boxes None: the whole layer
-
+            for event in batch.events:  # event.boxes None: the whole layer or collection
+                self.forget(event.kind, event.target, event.boxes)
         async def lookup(self, lon: float, lat: float):
             await self.reader.catch_up()  # every acknowledged write is applied by now
-            ...
 
 Concurrency, the subtle part:
 
@@ -51,8 +47,9 @@ Concurrency, the subtle part:
   the ones between it and the newest that are not visible are missing like any gap. Writers whose
   start this role cannot see, or too many missing ids, are waited for: `complete_from` stays None
   until every writer running then has ended.
-- One read at a time, through the app's pool. A dedicated connection LISTENs: a notification wakes
-  a read, else one runs every `POLL_S` (every `GAP_POLL_S` while a young gap waits for its writers).
+- One read at a time. A dedicated connection LISTENs: a notification wakes a read on it, else one
+  runs every `POLL_S` (every `GAP_POLL_S` while a young gap waits for its writers). Reads asked for
+  while it waits for notifications go through the app's pool.
 """
 
 from __future__ import annotations
@@ -83,7 +80,7 @@ POLL_S = 1.0
 # While a gap is younger than GAP_FAST_S: how often to check whether its writers have ended.
 GAP_POLL_S = 0.05
 GAP_FAST_S = 5.0
-# New rows per query (outbox_read.sql has the same LIMIT); a full page is followed by another query.
+# New rows per query (outbox_read*.sql have the same LIMIT); a full page is followed by another.
 PAGE = 1000
 # More ids missing than this (a huge rolled-back batch): forget them and wait for every writer.
 MAX_MISSING = 10_000
@@ -111,7 +108,7 @@ class OutboxEvent:
 
     @classmethod
     def from_row(cls, row: tuple) -> OutboxEvent:
-        """From an outbox_read.sql row (xids, id, kind, layer, target, data, cell_box)."""
+        """From an outbox_read*.sql row (xids, id, kind, layer, target, data, cell_box)."""
         _, event_id, kind, layer, target, data, cell_box = row
         if cell_box is not None:
             boxes: tuple[Box, ...] | None = (tuple(cell_box),)  # type: ignore[assignment]
@@ -168,10 +165,6 @@ class _Watch:
             self.ended = n
         return False
 
-    def moves_on_next_read(self) -> bool:
-        """Whether the next read advances it whatever the database does (lists, or settles)."""
-        return self.xids is None or self.ended is not None
-
 
 OnBatch = Callable[[Batch], None]
 OnClose = Callable[[], None]
@@ -189,13 +182,12 @@ class OutboxReader:
         self.complete_from: int | None = None  # from this read on, no commit can be missed
         self.reads = 0  # reads completed
         self.connected = False  # the LISTEN connection is up
+        self._spare: psycopg.AsyncConnection | None = None  # the LISTEN connection, while free
         self._consumers: dict[OnBatch, OnClose | None] = {}
         self._next: asyncio.Future[int] | None = None
         self._pump: asyncio.Task | None = None
         self._listener: asyncio.Task | None = None
         self._closed = False
-
-    # -- consumers ------------------------------------------------------------------------------
 
     def subscribe(self, on_batch: OnBatch, on_close: OnClose | None = None) -> None:
         """Call ON_BATCH after every read from now on (and ON_CLOSE once the reader stops)."""
@@ -232,8 +224,6 @@ class OutboxReader:
                 on_batch(batch)
             except Exception:  # one consumer's bug must not starve the others
                 log.exception("an outbox consumer failed on read %d", batch.read)
-
-    # -- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> None:
         """Start listening for notifications (each wakes a read; idempotent)."""
@@ -276,8 +266,6 @@ class OutboxReader:
             "complete": self.complete_from is not None,
         }
 
-    # -- reading --------------------------------------------------------------------------------
-
     async def _run(self) -> None:
         try:
             while self._next is not None:
@@ -298,27 +286,35 @@ class OutboxReader:
                 self._next = None
 
     async def _read(self) -> int:
-        """One read: the start, or pages of new (and late) events until a page is not full."""
+        """One read, on the LISTEN connection when it is free (no checkout, a warm backend), else pooled."""
+        conn = self._spare
+        if conn is not None:
+            return await self._read_on(conn)
         async with self.pool.connection() as conn:
-            if self.position is None:
-                return await self._start(conn)
-            while True:
-                n = self.reads + 1
-                params = {
-                    "after": self.position,
-                    "missing": sorted(self.missing),
-                    "want_xids": self.blind is not None or bool(self.watches),
-                }
-                async with conn.cursor(row_factory=tuple_row) as cur:
-                    await cur.execute(sql("outbox_read"), params, prepare=True)
-                    rows = await cur.fetchall()
-                events, new, reset = self._apply(n, rows)
-                # No await from here to the end of the delivery: a consumer that notes `reads`
-                # never sees a read counted whose events it has not been given.
-                self.reads = n
-                self._deliver(Batch(n, events, self.position, reset))  # type: ignore[arg-type]
-                if new < PAGE:
-                    return n
+            return await self._read_on(conn)
+
+    async def _read_on(self, conn: psycopg.AsyncConnection) -> int:
+        """The start, or pages of new (and late) events until a page is not full."""
+        if self.position is None:
+            return await self._start(conn)
+        while True:
+            n = self.reads + 1
+            # Every missing id is below some watch's `upto`: no watch, nothing to ask again for.
+            if self.watches or self.blind is not None:
+                query = sql("outbox_read_gaps")
+                params = {"after": self.position, "missing": sorted(self.missing)}
+            else:
+                query, params = sql("outbox_read"), {"after": self.position}
+            async with conn.cursor(row_factory=tuple_row) as cur:
+                await cur.execute(query, params, prepare=True)
+                rows = await cur.fetchall()
+            events, new, reset = self._apply(n, rows)
+            # No await from here to the end of the delivery: a consumer that notes `reads`
+            # never sees a read counted whose events it has not been given.
+            self.reads = n
+            self._deliver(Batch(n, events, self.position, reset))  # type: ignore[arg-type]
+            if new < PAGE:
+                return n
 
     async def _start(self, conn: psycopg.AsyncConnection) -> int:
         """Start after the newest id, knowing which older ids may still commit."""
@@ -352,7 +348,7 @@ class OutboxReader:
     def _apply(self, n: int, rows: list[tuple]) -> tuple[list[OutboxEvent], int, bool]:
         """Read N's rows: (its events, how many ids were new, whether missing ids were forgotten)."""
         assert self.position is not None
-        running = frozenset(rows[0][0]) if rows[0][0] is not None else None
+        running = frozenset(rows[0][0]) if rows and rows[0][0] is not None else None
         events: list[OutboxEvent] = []
         new, gaps, lost = 0, False, False
         for row in rows:
@@ -396,13 +392,11 @@ class OutboxReader:
             return events, new, True
         return events, new, False
 
-    # -- listening ------------------------------------------------------------------------------
-
     def _next_wait(self) -> float:
         """How long to wait for a notification before reading anyway."""
         waits = [*self.watches, *([self.blind] if self.blind is not None else [])]
-        if any(w.moves_on_next_read() for w in waits):
-            return 0.0
+        if any(w.xids is None or w.ended is not None for w in waits):
+            return 0.0  # the next read moves a watch on (lists its writers, or settles it)
         now = time.monotonic()
         return GAP_POLL_S if any(now - w.since < GAP_FAST_S for w in waits) else POLL_S
 
@@ -426,14 +420,21 @@ class OutboxReader:
                     )
                     async with asyncio.timeout(IO_TIMEOUT_S):
                         await conn.execute(f"SET statement_timeout = {int(IO_TIMEOUT_S * 1000)}")
+                        await conn.execute("SET plan_cache_mode = force_generic_plan")
                         await conn.execute(f"LISTEN {CHANNEL}")
                     if backoff > RECONNECT_MIN_S:
                         log.info("outbox reader listening again")
                     self.connected, backoff = True, RECONNECT_MIN_S
                     while not self._gone():
-                        # A read after LISTEN (and after every wake-up): a commit between the two
-                        # is notified, read, or both; never neither.
-                        await self._poll()
+                        # A read after LISTEN and every wake-up (a commit between is notified, read
+                        # or both), on this connection: free meanwhile. A read still on it when
+                        # notifies() starts keeps psycopg's lock until it ends; a NOTIFY it receives
+                        # is kept for notifies(), so the next wait returns at once.
+                        self._spare = conn
+                        try:
+                            await self._poll()
+                        finally:
+                            self._spare = None
                         if self._gone():
                             break
                         await self._wait_for_notify(conn, self._next_wait())
