@@ -34,7 +34,7 @@ def documented() -> list[tuple[str | None, str]]:
     cleaned = []
     for method, path in found:
         path = path.split("?")[0].rstrip(".,;:)")
-        if path.startswith("/web/") or not path:
+        if path.startswith("/web/") or "<" in path or not path:  # `/<path>/import`: a pattern, not a route
             continue
         cleaned.append((method, path))
     return sorted(set(cleaned), key=lambda mp: (mp[1], mp[0] or ""))
