@@ -86,6 +86,9 @@ class CellIndex:
         self.piece_pos = np.concatenate(
             [*(layer.piece_pos for layer in self.layers), np.zeros(len(city), np.int32)]
         ).astype(np.int32)
+        # Python lists too: one point's few hits are read faster from them than from arrays.
+        self._layer_of = self.piece_layer.tolist()
+        self._pos_of = self.piece_pos.tolist()
         self.tree = shapely.STRtree(geoms)
         # GEOS builds the tree on its first query: build it here, before threads share the index.
         self.tree.query(shapely.points(0.0, 0.0))
@@ -104,8 +107,9 @@ class CellIndex:
         found = self.tree.query(shapely.Point(x, y), predicate="intersects")
         row = [-1] * len(self.layers)
         inside = False
-        city = self.city_layer
-        for layer, pos in zip(self.piece_layer[found].tolist(), self.piece_pos[found].tolist(), strict=True):
+        city, layer_of, pos_of = self.city_layer, self._layer_of, self._pos_of
+        for piece in found.tolist():
+            layer, pos = layer_of[piece], pos_of[piece]
             if layer == city:
                 inside = True
             elif row[layer] < 0 or pos < row[layer]:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +45,8 @@ from gridrisk.db.sql_files import sql
 from gridrisk.events.outbox import Batch, OutboxReader
 from gridrisk.lookup import load
 from gridrisk.lookup.answer import NO_WORKERS, Composer
-from gridrisk.lookup.index import CellIndex, LayerCells
+from gridrisk.lookup.index import CellIndex
+from gridrisk.lookup.live import LiveLayer, any_marked, apply_live, clear_marks, rss_mb
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
@@ -56,26 +58,6 @@ WORKERS_POLL_S = 1.0
 THREAD_POINTS = 256
 
 Change = tuple  # ("features", table, boxes | None) | ("cell", layer, code) | ("layer", name) | ("workers",)
-
-
-class LiveLayer:
-    """One layer's live values beside its cells (lists indexed by position, replaced item by item)."""
-
-    __slots__ = ("cells", "live", "marks", "workers")
-
-    def __init__(self, cells: LayerCells) -> None:
-        self.cells = cells
-        self.live: list[bytes | None] = [None] * len(cells)
-        self.workers: list[bytes] = [NO_WORKERS] * len(cells)
-        self.marks: dict[int, int] = {}  # position → the read that last marked it
-
-
-def _rss_mb() -> float:
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * 4096 / 2**20
-    except OSError:
-        return 0.0
 
 
 def _retrieve(fut: asyncio.Future) -> None:
@@ -152,7 +134,7 @@ class LookupService:
                 hits, inside = await asyncio.to_thread(composer.index.locate, xs, ys)
             else:
                 hits, inside = composer.index.locate(xs, ys)
-            if attempt == 0 and _any_marked(layers, hits):
+            if attempt == 0 and any_marked(layers, hits):
                 await self._wait_synced(read)
                 continue
             if big:
@@ -205,11 +187,16 @@ class LookupService:
                 changes.append(("layer", event.target))
             elif event.kind == "cell_workers":
                 changes.append(("workers",))
-        marked = False
-        for change in changes:
-            marked |= self._mark(batch.read, change)
-            if self._log is not None:
-                self._log.append((batch.read, change))
+        try:
+            marked = False
+            for change in changes:
+                marked |= self._mark(batch.read, change)
+                if self._log is not None:
+                    self._log.append((batch.read, change))
+        except Exception:  # a change not marked would be missed: reload everything instead
+            log.exception("lookup index: could not apply read %d; reloading everything", batch.read)
+            self.stale[None] = batch.read
+            marked = True
         if marked or (self._full_due() and self.reader.complete_from is not None):
             self._request()
 
@@ -239,6 +226,8 @@ class LookupService:
         if change[1] not in self.items:
             return False
         boxes = change[2]
+        if boxes is not None and not all(math.isfinite(v) for box in boxes for v in box):
+            boxes = None  # a box that cannot be matched: every cell
         hit = False
         for live, positions in zip(
             self.layers,
@@ -318,12 +307,12 @@ class LookupService:
         async with self.pool.connection() as conn:
             rows = await load.read_live(conn, ids=ids)
         # No await from here on: the rows and the marks they clear land together.
-        self._apply_live(rows, ids)
-        _clear(n, dirty)
+        apply_live(self.layers, self.cell_of_id, rows, ids, self._interned)
+        clear_marks(n, dirty)
 
     async def _load(self, n: int, full: bool, stale: dict, dirty: list[tuple[LiveLayer, list[int]]]) -> None:
         """Reload layers (re-imported, new, or of another version on a full load), live values, workers."""
-        started, rss = time.perf_counter(), _rss_mb()
+        started, rss = time.perf_counter(), rss_mb()
         current = {live.cells.name: live for live in self.layers}
         known = {name: (live.cells.kind, live.cells.version) for name, live in current.items()}
         async with self.pool.connection() as conn, conn.transaction():
@@ -377,9 +366,9 @@ class LookupService:
                 for pos, cell_id in enumerate(live.cells.ids.tolist())
             }
         self.index, self.layers, self.items = index, layers, items
-        self._apply_live(live_rows, others)
+        apply_live(self.layers, self.cell_of_id, live_rows, others, self._interned)
         kept = {id(live) for live in layers}
-        _clear(n, [(live, positions) for live, positions in dirty if id(live) in kept])
+        clear_marks(n, [(live, positions) for live, positions in dirty if id(live) in kept])
         # Changes read while this load was in flight, marked again on the cells as they are now.
         for read, change in self._log or []:
             self._mark(read, change)
@@ -391,7 +380,7 @@ class LookupService:
             self.base = n
         self.composer = Composer(index, [live.live for live in layers], [live.workers for live in layers])
         self.loads += 1
-        seconds, grown = time.perf_counter() - started, _rss_mb() - rss
+        seconds, grown = time.perf_counter() - started, rss_mb() - rss
         if self.memory_mb is None and len(built) == len(names):
             self.memory_mb = round(grown, 1)
         self.last_load = {"layers": sorted(built), "full": full, "seconds": round(seconds, 3)}
@@ -401,27 +390,13 @@ class LookupService:
             seconds,
             sum(len(layer) for layer in index.layers),
             index.pieces,
-            _rss_mb(),
+            rss_mb(),
             grown,
         )
         if self._poller is None and not self._closed:
             self._poller = asyncio.get_running_loop().create_task(
                 self._poll(), name="gridrisk-lookup-workers"
             )
-
-    def _apply_live(self, rows: list[tuple[int, bytes]], asked: list[int]) -> None:
-        """Store live members by cell id; an asked id without a row has none (cells_at.sql skips it)."""
-        interned, cell_of_id, layers = self._interned, self.cell_of_id, self.layers
-        if len(interned) > 100_000:
-            interned.clear()
-        for cell_id in asked:
-            where = cell_of_id.get(cell_id)
-            if where is not None:
-                layers[where[0]].live[where[1]] = None
-        for cell_id, members in rows:
-            where = cell_of_id.get(cell_id)
-            if where is not None:
-                layers[where[0]].live[where[1]] = interned.setdefault(members, members)
 
     # -- workers --------------------------------------------------------------------------------
 
@@ -454,23 +429,6 @@ class LookupService:
             "fallbacks": self.fallbacks,
             "marked": sum(len(live.marks) for live in self.layers),
             "memory_mb": self.memory_mb,
-            "rss_mb": round(_rss_mb(), 1),
+            "rss_mb": round(rss_mb(), 1),
             "last_load": self.last_load,
         }
-
-
-def _clear(n: int, dirty: list[tuple[LiveLayer, list[int]]]) -> None:
-    """Unmark the positions re-read by a sync begun after read N (a later mark stays)."""
-    for live, positions in dirty:
-        marks = live.marks
-        for p in positions:
-            if marks.get(p, n + 1) <= n:
-                del marks[p]
-
-
-def _any_marked(layers: list[LiveLayer], hits: np.ndarray) -> bool:
-    """Whether any cell in HITS (points × layers positions) is marked."""
-    for i, live in enumerate(layers):
-        if live.marks and any(p in live.marks for p in hits[:, i].tolist() if p >= 0):
-            return True
-    return False
