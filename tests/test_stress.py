@@ -63,14 +63,19 @@ def test_slow_readers_hold_no_database_connection(city_db_url):
             lon, lat = _points(city_db_url, 1)[0]
             stalled = [_stalled_reader(base, path) for path in HEAVY_PATHS for _ in range(20)]
             try:
-                time.sleep(2.0)  # every stalled request admitted, answered and blocked on its socket
-                assert _gridrisk_sessions(city_db_url) == [], "a stalled reader holds a database session"
+                # Every stalled request is admitted in turn, answered, and blocked on its socket: then
+                # no session works or waits for them (streamed from a cursor, each would hold one).
+                deadline = time.monotonic() + 60
+                while (busy := _gridrisk_sessions(city_db_url)) and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                assert busy == [], "stalled readers hold database sessions"
                 for _ in range(10):
                     for path in (f"/cells/at?lon={lon}&lat={lat}", "/risk-sources?limit=5", "/health"):
                         started = time.perf_counter()
                         response = http.get(path)
                         assert response.status_code == 200, (path, response.text)
-                        assert time.perf_counter() - started < 0.5, path
+                        # A starved pool answers 503 after its 2 s timeout; a free one at once.
+                        assert time.perf_counter() - started < 1.5, path
                 # Heavy reads themselves still get through: the stalled ones hold no heavy slot.
                 response = http.get("/risk-map/safety")
                 assert response.status_code == 200

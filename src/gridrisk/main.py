@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from gridrisk import __version__
+from gridrisk.api.admission import Admission
 from gridrisk.api.limits import BodySizeLimit
 from gridrisk.api.responses import OrjsonResponse
 from gridrisk.api.routes import (
@@ -79,13 +80,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Outside the body limit, inside CORS (so a browser can read a 429/503 and its Retry-After).
+    app.add_middleware(Admission, settings=settings)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["*"],
             allow_headers=["*"],
-            expose_headers=["ETag", "Location", "Last-Event-ID"],
+            expose_headers=["ETag", "Location", "Last-Event-ID", "Retry-After"],
         )
     routers = (
         health,
