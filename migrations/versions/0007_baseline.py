@@ -4,7 +4,8 @@ Revision ID: 0007
 Revises:
 Create Date: 2026-12-02 09:00:00
 
-The seven migrations were squashed into 0007_baseline.sql beside this file. The id stays 0007, so a
+The seven migrations were squashed into 0007_baseline.sql (tables and indexes) and
+0007_baseline_rows.sql (reference rows) beside this file. The id stays 0007, so a
 database that ran them is at this revision already and goes on with 0008. Functions, triggers and
 views are source code (src/gridrisk/db/functions), applied after the migrations (migrations/env.py).
 """
@@ -32,7 +33,8 @@ TABLES = (
 
 
 def upgrade() -> None:
-    run_script(op.get_bind(), Path(__file__).with_suffix(".sql").read_text(encoding="utf-8"))
+    for name in ("0007_baseline.sql", "0007_baseline_rows.sql"):
+        run_script(op.get_bind(), Path(__file__).with_name(name).read_text(encoding="utf-8"))
 
 
 def downgrade() -> None:
