@@ -19,7 +19,8 @@ from gridrisk.lookup.index import CellIndex
 
 WORKERS_KEY = b', "workers" : '
 NO_WORKERS = b"[]"
-_TRUE, _FALSE, _NULL = b"true", b"false", b"null"
+_NULL = b"null"
+_INSIDE, _OUTSIDE = b', "inside_city" : true, "cells" : ', b', "inside_city" : false, "cells" : '
 
 
 def pg_float(x: float) -> bytes:
@@ -77,52 +78,55 @@ class Composer:
         self.admin = [p for p, layer in zip(parts, index.layers, strict=True) if layer.kind == "admin"]
 
     @staticmethod
-    def _members(parts: list, row: Sequence[int]) -> bytes | None:
-        """One json_object_agg of layer → cell (None when a hit cell has no live values)."""
+    def _members(parts: list, row: Sequence[int], out: list[bytes]) -> bool:
+        """Append one json_object_agg of layer → cell to OUT; False when a hit cell has no live values."""
         if not parts:
-            return _NULL
-        out = []
+            out.append(_NULL)
+            return True
+        sep = b"{ "
         for i, key, heads, live, workers in parts:
             pos = row[i]
             if pos < 0:
-                out.append(key + _NULL)
-                continue
-            members = live[pos]
-            if members is None:
-                return None
-            out.append(key + heads[pos] + members + WORKERS_KEY + workers[pos] + b"}")
-        return b"{ " + b", ".join(out) + b" }"
+                out += (sep, key, _NULL)
+            else:
+                members = live[pos]
+                if members is None:
+                    return False
+                out += (sep, key, heads[pos], members, WORKERS_KEY, workers[pos], b"}")
+            sep = b", "
+        out.append(b" }")
+        return True
+
+    def _point(self, lon: float, lat: float, row: Sequence[int], inside: bool, out: list[bytes]) -> bool:
+        """Append the answer for one point to OUT, in parts; False when the database must answer it."""
+        out += (
+            b'{"lon" : ',
+            pg_float(lon),
+            b', "lat" : ',
+            pg_float(lat),
+            _INSIDE if inside else _OUTSIDE,
+        )
+        if not self._members(self.grid, row, out):
+            return False
+        out.append(b', "admin" : ')
+        if not self._members(self.admin, row, out):
+            return False
+        out.append(b"}")
+        return True
 
     def one(self, lon: float, lat: float, row: Sequence[int], inside: bool) -> bytes | None:
         """The answer for one point (None: the database must answer it)."""
-        grid = self._members(self.grid, row)
-        admin = self._members(self.admin, row)
-        if grid is None or admin is None:
-            return None
-        return b"".join(
-            (
-                b'{"lon" : ',
-                pg_float(lon),
-                b', "lat" : ',
-                pg_float(lat),
-                b', "inside_city" : ',
-                _TRUE if inside else _FALSE,
-                b', "cells" : ',
-                grid,
-                b', "admin" : ',
-                admin,
-                b"}",
-            )
-        )
+        out: list[bytes] = []
+        return b"".join(out) if self._point(lon, lat, row, inside, out) else None
 
     def many(
         self, lons: Sequence[float], lats: Sequence[float], hits: np.ndarray, inside: np.ndarray
-    ) -> list[bytes] | None:
-        """The answers for many points, in order (None: the database must answer them)."""
-        out = []
+    ) -> bytes | None:
+        """The answers for many points, in order, joined by commas (None: the database must answer)."""
+        out: list[bytes] = []
         for lon, lat, row, flag in zip(lons, lats, hits.tolist(), inside.tolist(), strict=True):
-            body = self.one(lon, lat, row, flag)
-            if body is None:
+            if out:
+                out.append(b",")
+            if not self._point(lon, lat, row, flag, out):
                 return None
-            out.append(body)
-        return out
+        return b"".join(out)

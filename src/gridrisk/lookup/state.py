@@ -119,8 +119,8 @@ class LookupService:
         (answer,) = await self._ask_database([lon], [lat])
         return answer["body"].encode(), bool(answer["inside_city"] or answer["found"])
 
-    async def many(self, lons: list[float], lats: list[float]) -> list[bytes]:
-        """The answers for many points, in order, current as of this call."""
+    async def many(self, lons: list[float], lats: list[float]) -> bytes:
+        """The answers for many points, in order and joined by commas, current as of this call."""
         read = await self.reader.catch_up()
         xs, ys = np.asarray(lons, float), np.asarray(lats, float)
         big = len(lons) > THREAD_POINTS
@@ -138,14 +138,14 @@ class LookupService:
                 await self._wait_synced(read)
                 continue
             if big:
-                bodies = await asyncio.to_thread(composer.many, lons, lats, hits, inside)
+                joined = await asyncio.to_thread(composer.many, lons, lats, hits, inside)
             else:
-                bodies = composer.many(lons, lats, hits, inside)
-            if bodies is None:
+                joined = composer.many(lons, lats, hits, inside)
+            if joined is None:
                 break
-            return bodies
+            return joined
         self.fallbacks += 1
-        return [row["body"].encode() for row in await self._ask_database(lons, lats)]
+        return b",".join(row["body"].encode() for row in await self._ask_database(lons, lats))
 
     def usable(self) -> bool:
         """Whether memory may answer: loaded after every reset, from a complete reader, nothing stale."""

@@ -122,7 +122,5 @@ async def cells_at_batch(body: CellsAtBatch, request: Request, _: Reader):
     ]
     if bad:
         raise InvalidInput(f"{len(bad)} point(s) are not valid coordinates.", errors=bad[:100])
-    answers = await _service(request).many([p[0] for p in points], [p[1] for p in points]) if points else []
-    return raw_json(
-        b'{"count":%d,"results":[' % len(answers) + b",".join(answers) + b"]}", media_type="application/json"
-    )
+    results = await _service(request).many([p[0] for p in points], [p[1] for p in points]) if points else b""
+    return raw_json(b'{"count":%d,"results":[%b]}' % (len(points), results), media_type="application/json")
