@@ -14,6 +14,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from gridrisk.api.deps import PoolDep, Reader, SettingsDep
+from gridrisk.db.sql_files import sql
 from gridrisk.errors import InvalidInput, ServiceUnavailable
 from gridrisk.events.hub import GAP_MAX_WAIT_S, QUEUE_SIZE, Event, EventHub, Subscription
 
@@ -28,23 +29,6 @@ REPLAY_PAGE = 1000
 # Events already queued are written to the socket together, up to this many per write.
 COALESCE = 256
 MAX_ID = 2**63 - 1
-
-_REPLAY = """
-SELECT id, kind, payload->>'layer' AS layer, payload::text AS data
-FROM events
-WHERE id > %(after)s AND id <= %(upto)s
-  AND (%(kinds)s::text[] IS NULL OR kind = ANY(%(kinds)s::text[]))
-  AND (%(layer)s::text IS NULL OR payload->>'layer' = %(layer)s::text)
-ORDER BY id
-LIMIT %(limit)s
-"""
-# What a resume point can be compared with: is its row still there, the oldest retained row, and
-# the last id ever drawn.
-_BOUNDS = """
-SELECT EXISTS (SELECT 1 FROM events WHERE id = %(resume)s) AS present,
-       (SELECT min(id) FROM events) AS oldest,
-       pg_sequence_last_value(pg_get_serial_sequence('events', 'id')::regclass) AS newest
-"""
 
 # One event as a client's EventSource parses it (OpenAPI 3.2 `itemSchema` for text/event-stream).
 _SSE_ITEM = {
@@ -123,10 +107,7 @@ def _parse_resume(header: str | None, query: int | None) -> int | None:
 async def _check_layer(pool, layer: str) -> None:
     """422 naming the known layers when ?layer= is none of them (a typo would otherwise stay silent)."""
     async with pool.connection() as conn:
-        cur = await conn.execute(
-            "SELECT bool_or(name = %s) AS found, string_agg(name, ', ' ORDER BY name) AS known FROM layers",
-            (layer,),
-        )
+        cur = await conn.execute(sql("layer_known"), {"layer": layer})
         row = await cur.fetchone()
     if not row["found"]:
         raise InvalidInput(
@@ -138,7 +119,7 @@ async def _check_layer(pool, layer: str) -> None:
 async def _replay_notice(pool, resume: int) -> dict | None:
     """Why a replay from RESUME cannot be complete, if it cannot (ids unknown here, or pruned)."""
     async with pool.connection() as conn:
-        cur = await conn.execute(_BOUNDS, {"resume": resume})
+        cur = await conn.execute(sql("events_bounds"), {"resume": resume})
         row = await cur.fetchone()
     oldest, newest = row["oldest"], row["newest"]
     if resume > (newest or 0):
@@ -271,7 +252,7 @@ async def _replay(
     while after < sub.start:
         async with pool.connection() as conn:
             cur = await conn.execute(
-                _REPLAY,
+                sql("events_replay"),
                 {"after": after, "upto": sub.start, "kinds": kinds, "layer": layer, "limit": REPLAY_PAGE},
             )
             rows = await cur.fetchall()
