@@ -2,7 +2,7 @@
 -- 0007_baseline_rows.sql).
 -- Functions, triggers and views are not here: they live as source in src/gridrisk/db/functions
 -- and are applied after the migrations (see migrations/env.py). Constraint names are the ones
--- db/tables.py derives; errors.py may report them to clients.
+-- db/tables/ derives; errors.py may report them to clients.
 
 CREATE EXTENSION IF NOT EXISTS postgis;
 

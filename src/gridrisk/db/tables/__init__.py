@@ -1,0 +1,9 @@
+"""The schema as GeoAlchemy2 tables: the single source Alembic migrations are written from.
+
+One module per concern; importing the package registers every table on `metadata`.
+"""
+
+from gridrisk.db.tables import grids, registries, risk_map, targeted_warnings  # noqa: F401  (register)
+from gridrisk.db.tables.base import metadata
+
+__all__ = ["metadata"]
