@@ -7,20 +7,22 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
-    DateTime,
     Float,
     ForeignKey,
     Index,
     Integer,
     Table,
     Text,
-    UniqueConstraint,
-    func,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-from gridrisk.db.tables.base import metadata
+from gridrisk.db.tables.base import (
+    metadata,
+    registry_versioning,
+    site_geometry,
+    version_history,
+)
 from gridrisk.vocabulary import (
     HAZARD_KINDS,
     HAZARD_STATUSES,
@@ -57,38 +59,22 @@ shelters = Table(
     Column("address", Text),
     Column("district_code", Text),
     Column("managing_unit", Text),
-    Column("version", Integer, nullable=False, server_default=text("1")),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("created_by", Text, nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_by", Text, nullable=False),
+    *registry_versioning(),
     CheckConstraint(f"status IN {SHELTER_STATUSES!r}", name="status"),
     CheckConstraint("capacity >= 0 AND occupancy >= 0 AND occupancy <= capacity", name="occupancy"),
     CheckConstraint(
         "total_area_m2 IS NULL OR effective_area_m2 IS NULL OR effective_area_m2 <= total_area_m2",
         name="areas",
     ),
-    CheckConstraint(
-        "GeometryType(geom) IN ('POINT', 'POLYGON', 'MULTIPOLYGON')"
-        " AND NOT ST_IsEmpty(geom) AND ST_IsValid(geom)",
-        name="geom",
-    ),
-    Index("ix_shelters_geom", "geom", postgresql_using="gist"),
+    *site_geometry("shelters"),
     # Nearest-shelter queries order by true distance: KNN on geography uses this index.
     Index("ix_shelters_geog", text("(geom::geography)"), postgresql_using="gist"),
 )
 
-shelter_history = Table(
+shelter_history = version_history(
     "shelter_history",
-    metadata,
-    Column("id", BigInteger, primary_key=True),
-    Column("shelter_id", BigInteger, ForeignKey("shelters.id", ondelete="CASCADE"), nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("by", Text, nullable=False),
-    Column("op", Text, nullable=False),
-    Column("changes", JSONB, nullable=False),
-    UniqueConstraint("shelter_id", "version"),
+    "shelter_id",
+    "shelters",
 )
 
 hazard_points = Table(
@@ -110,35 +96,19 @@ hazard_points = Table(
     Column("notes", Text),
     Column("address", Text),
     Column("district_code", Text),
-    Column("version", Integer, nullable=False, server_default=text("1")),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("created_by", Text, nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_by", Text, nullable=False),
+    *registry_versioning(),
     CheckConstraint(f"kind IN {HAZARD_KINDS!r}", name="kind"),
     CheckConstraint(f"level IN {LEVELS!r}", name="level"),
     CheckConstraint(f"status IN {HAZARD_STATUSES!r}", name="status"),
     CheckConstraint("threatened_persons >= 0 AND property_value >= 0", name="nonnegative"),
-    CheckConstraint(
-        "GeometryType(geom) IN ('POINT', 'POLYGON', 'MULTIPOLYGON')"
-        " AND NOT ST_IsEmpty(geom) AND ST_IsValid(geom)",
-        name="geom",
-    ),
-    Index("ix_hazard_points_geom", "geom", postgresql_using="gist"),
+    *site_geometry("hazard_points"),
     Index("ix_hazard_points_kind_status", "kind", "status"),
 )
 
-hazard_point_history = Table(
+hazard_point_history = version_history(
     "hazard_point_history",
-    metadata,
-    Column("id", BigInteger, primary_key=True),
-    Column("hazard_id", BigInteger, ForeignKey("hazard_points.id", ondelete="CASCADE"), nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("by", Text, nullable=False),
-    Column("op", Text, nullable=False),
-    Column("changes", JSONB, nullable=False),
-    UniqueConstraint("hazard_id", "version"),
+    "hazard_id",
+    "hazard_points",
 )
 
 # Which cells each hazard point lies in; maintained by triggers exactly like source_cells.

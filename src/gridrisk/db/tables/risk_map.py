@@ -15,13 +15,18 @@ from sqlalchemy import (
     Integer,
     Table,
     Text,
-    UniqueConstraint,
     func,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-from gridrisk.db.tables.base import metadata
+from gridrisk.db.tables.base import (
+    change_log,
+    metadata,
+    registry_versioning,
+    site_geometry,
+    version_history,
+)
 from gridrisk.vocabulary import (
     LEVELS,
     METHODS,
@@ -51,17 +56,7 @@ assessment_thresholds = Table(
     CheckConstraint("level IN ('red', 'orange', 'yellow')", name="level"),
 )
 
-threshold_changes = Table(
-    "threshold_changes",
-    metadata,
-    Column("id", BigInteger, primary_key=True),
-    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("by", Text, nullable=False),
-    Column("method", Text, nullable=False),
-    Column("old", JSONB, nullable=False),
-    Column("new", JSONB, nullable=False),
-    Column("reason", Text),
-)
+threshold_changes = change_log("threshold_changes", Column("method", Text, nullable=False))
 
 risk_sources = Table(
     "risk_sources",
@@ -87,38 +82,22 @@ risk_sources = Table(
     Column("override_reason", Text),
     Column("level", Text, nullable=False),
     Column("status", Text, nullable=False, server_default="active"),
-    Column("version", Integer, nullable=False, server_default=text("1")),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("created_by", Text, nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_by", Text, nullable=False),
+    *registry_versioning(),
     CheckConstraint(f"method IN {METHODS!r}", name="method"),
     CheckConstraint(f"level IN {LEVELS!r}", name="level"),
     CheckConstraint(f"status IN {SOURCE_STATUSES!r}", name="status"),
-    CheckConstraint(
-        "GeometryType(geom) IN ('POINT', 'POLYGON', 'MULTIPOLYGON')"
-        " AND NOT ST_IsEmpty(geom) AND ST_IsValid(geom)",
-        name="geom",
-    ),
-    Index("ix_risk_sources_geom", "geom", postgresql_using="gist"),
+    *site_geometry("risk_sources"),
     Index("ix_risk_sources_category_level", "category", "level"),
 )
 
 # Every version of every risk source: who, when, what changed, and the state after it.
-risk_source_history = Table(
+risk_source_history = version_history(
     "risk_source_history",
-    metadata,
-    Column("id", BigInteger, primary_key=True),
-    Column("source_id", BigInteger, ForeignKey("risk_sources.id", ondelete="CASCADE"), nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("by", Text, nullable=False),
-    Column("op", Text, nullable=False),
-    Column("changes", JSONB, nullable=False),
+    "source_id",
+    "risk_sources",
     Column("level", Text, nullable=False),
     Column("status", Text, nullable=False),
     Column("geom", Geometry("GEOMETRY", srid=4326, spatial_index=False), nullable=False),
-    UniqueConstraint("source_id", "version"),
     Index("ix_risk_source_history_at", "at"),
 )
 

@@ -20,7 +20,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-from gridrisk.db.tables.base import metadata
+from gridrisk.db.tables.base import (
+    change_log,
+    metadata,
+    registry_versioning,
+)
 from gridrisk.vocabulary import (
     ACTIONS,
     CANCEL_CAUSES,
@@ -68,17 +72,7 @@ warning_due_times = Table(
 )
 
 # Every change of the rules or due times: who, when, the old and the new set.
-warning_rule_changes = Table(
-    "warning_rule_changes",
-    metadata,
-    Column("id", BigInteger, primary_key=True),
-    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("by", Text, nullable=False),
-    Column("subject", Text, nullable=False),
-    Column("old", JSONB, nullable=False),
-    Column("new", JSONB, nullable=False),
-    Column("reason", Text),
-)
+warning_rule_changes = change_log("warning_rule_changes", Column("subject", Text, nullable=False))
 
 warnings_ = Table(
     "warnings",
@@ -104,11 +98,7 @@ warnings_ = Table(
     # Cells of every layer the area covers, {layer: [codes]}, computed when the area changes.
     Column("affected_cells", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("source", Text, nullable=False),
-    Column("version", Integer, nullable=False, server_default=text("1")),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("created_by", Text, nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_by", Text, nullable=False),
+    *registry_versioning(),
     Column("cancelled_at", DateTime(timezone=True)),
     Column("cancel_reason", Text),
     CheckConstraint(f"hazard_type IN {HAZARD_TYPES!r}", name="hazard_type"),
