@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,7 +59,9 @@ def server(database_url: str, port: int, workers: int = 1):
     """`gridrisk serve` as a subprocess (the real thing, as deployed), stopped on exit."""
     env = {**os.environ, "GRIDRISK_DATABASE_URL": database_url, "GRIDRISK_LOG_LEVEL": "warning"}
     cmd = [str(VENV_BIN / "gridrisk"), "serve", "--port", str(port), "--workers", str(workers)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # The log goes to a file: a pipe nobody reads would fill up in a long run and stall the server.
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -69,7 +72,8 @@ def server(database_url: str, port: int, workers: int = 1):
             except httpx.TransportError:
                 pass
             if proc.poll() is not None:
-                sys.exit(f"the server exited: {proc.stderr.read().decode()[-2000:]}")
+                log.seek(0)
+                sys.exit(f"the server exited: {log.read().decode()[-2000:]}")
             time.sleep(0.2)
         else:
             sys.exit("the server did not become healthy within 60 s")
@@ -80,6 +84,7 @@ def server(database_url: str, port: int, workers: int = 1):
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log.close()
 
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}

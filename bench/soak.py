@@ -117,12 +117,14 @@ async def write(http: httpx.AsyncClient, stats: Stats, key: str, pts, counter) -
 async def sse_client(base: str, until: float, received: list[int]) -> None:
     async with httpx.AsyncClient(base_url=base, timeout=httpx.Timeout(10, read=None)) as http:
         try:
-            async with http.stream("GET", "/events", params={"kinds": "cell_colour"}) as response:
-                async for line in response.aiter_lines():
-                    if line.startswith("id:"):
-                        received[0] += 1
-                    if time.monotonic() > until:
-                        return
+            # The stream never ends by itself: the run's end cuts it, whether or not a line arrives.
+            async with asyncio.timeout(max(0.0, until - time.monotonic())):
+                async with http.stream("GET", "/events", params={"kinds": "cell_colour"}) as response:
+                    async for line in response.aiter_lines():
+                        if line.startswith("id:"):
+                            received[0] += 1
+        except TimeoutError:
+            return
         except httpx.HTTPError:
             received[1] += 1
 
@@ -139,7 +141,11 @@ async def slow_reader(base: str, until: float, stats: Stats) -> None:
         await writer.drain()
         status = (await reader.readline()).split(b" ")[1].decode()
         while time.monotonic() < until:
-            chunk = await reader.read(64 * 1024)
+            try:
+                async with asyncio.timeout(max(0.1, until - time.monotonic())):
+                    chunk = await reader.read(64 * 1024)
+            except TimeoutError:
+                break
             if not chunk:
                 break
             await asyncio.sleep(1.0)
