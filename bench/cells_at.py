@@ -150,6 +150,8 @@ def measured(port: int, url: str, **kw) -> dict:
 
 def statements(url: str) -> int:
     """Transactions this database has committed so far (reads run in autocommit: one per statement)."""
+    # Backends publish their counts when idle, at most once a second: let the last ones land.
+    time.sleep(1.5)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SELECT pg_stat_clear_snapshot()")
         return conn.execute(
