@@ -482,3 +482,16 @@ def test_writes_while_a_layer_reloads_are_not_lost(indexed, city_db_url, city_ke
     r = indexed.post("/cells/at", json={"points": points})
     want = _database_says(city_db_url, points)
     assert r.content == b'{"count":%d,"results":[' % len(want) + b",".join(want) + b"]}"
+
+
+def test_private_reads_check_the_key_before_the_query(city_db_url, city_keys):
+    (_, point), *_ = _interior(city_db_url, "safety", 1)
+    with make_client(city_db_url, public_read=False) as client:
+        assert client.get("/cells/at", params={"lon": point[0], "lat": point[1]}).status_code == 401
+        assert client.get("/cells/at", params={"lon": "east", "lat": 32}).status_code == 401  # as before
+        r = client.get(
+            "/cells/at", params={"lon": point[0], "lat": point[1]}, headers=bearer(city_keys["viewer"])
+        )
+        assert r.status_code == 200 and r.content == _database_says(city_db_url, [point])[0]
+        r = client.get("/cells/at", params={"lon": "east", "lat": 32}, headers=bearer(city_keys["viewer"]))
+        assert r.status_code == 422
