@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-import time
 from datetime import UTC, datetime, timedelta
 from html import unescape
-from pathlib import Path
 
 import httpx
 import numpy as np
@@ -18,7 +13,7 @@ import pyogrio
 import pytest
 import shapely
 from conftest import _clone, assert_problem, bearer, make_client
-from live import free_port
+from live import server_process
 from openapi_spec_validator import validate as validate_openapi
 from owslib.ogcapi.features import Features
 from shapely.geometry import shape
@@ -116,27 +111,9 @@ def city(template_city):
 @pytest.fixture(scope="module")
 def server(city):
     """`gridrisk serve` in its own process: GDAL holds the GIL while it fetches, so a server in a
-    thread of this process (tests/live.py) could never answer it."""
-    port = free_port()
-    env = {**os.environ, "GRIDRISK_DATABASE_URL": city, "GRIDRISK_LOG_LEVEL": "warning"}
-    cmd = [str(Path(sys.executable).parent / "gridrisk"), "serve", "--port", str(port)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/livez", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not start: {proc.stderr.read().decode()[-2000:]}")
-            time.sleep(0.1)
+    thread of this process (tests/live.py's live_server) could never answer it."""
+    with server_process(city) as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
