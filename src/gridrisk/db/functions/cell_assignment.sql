@@ -1,15 +1,28 @@
--- Which cells each map item lies in. Every registry table whose items colour the map is named once,
--- in map_item_tables(), with the table that links its items to cells; one set of functions and one
--- pair of statement triggers then serve them all: a write reassigns the rows it touched and
--- recolours the cells they left and entered (recolour.sql); a re-imported layer, or a full
--- recompute, reassigns everything. The rules (the same as /cells/at answers): a point belongs to
--- one cell per layer, the one with the smallest code when it lies on a shared edge; a polygon
--- belongs to every cell whose interior it shares (touching a cell's edge is not enough).
+-- Which cells each map item lies in, and the level it counts with there. Every registry table whose
+-- items colour the map is named once, in map_item_tables(), with the table that links its items to
+-- cells, and says in map_level() when and how its items count; one set of functions and one pair of
+-- statement triggers then serve them all: a write reassigns the rows it touched and adds the
+-- difference it made to the counts of the cells they left, entered or re-levelled (recolour.sql);
+-- a re-imported layer, or a full recompute, reassigns and recounts everything. The rules (the same
+-- as /cells/at answers): a point belongs to one cell per layer, the one with the smallest code when
+-- it lies on a shared edge; a polygon belongs to every cell whose interior it shares (touching a
+-- cell's edge is not enough).
 
 -- The tables whose items colour the map: (items, the table linking them to cells, its item column).
 CREATE OR REPLACE FUNCTION map_item_tables() RETURNS TABLE (items text, links text, item_column text)
 LANGUAGE sql IMMUTABLE AS $$
     VALUES ('risk_sources', 'source_cells', 'source_id'), ('hazard_points', 'hazard_cells', 'hazard_id')
+$$;
+
+-- The level an item of P_ITEMS with this status and level counts with on the map, NULL while it
+-- does not count: a risk source while active, a hazard point until remediated or closed
+-- (vocabulary.HAZARD_ON_MAP).
+CREATE OR REPLACE FUNCTION map_level(p_items text, p_status text, p_level text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE p_items
+        WHEN 'risk_sources' THEN CASE WHEN p_status = 'active' THEN p_level END
+        WHEN 'hazard_points' THEN CASE WHEN p_status NOT IN ('remediated', 'closed') THEN p_level END
+    END
 $$;
 
 -- Does an item's geometry lie in a piece of a cell, by the rules above? (A point on a shared edge
@@ -58,51 +71,146 @@ BEGIN
     $q$, p_items) USING p_layer;
 END $$;
 
--- Reassign the given items of P_ITEMS (ids with their geometries) and recolour the cells they left
--- and entered. Only the link table's name varies, so only the plain writes to it are dynamic.
-CREATE OR REPLACE FUNCTION risk_refresh_items(p_items text, p_ids bigint[], p_geoms geometry[])
+-- Bring the links of the given items of P_ITEMS in line with them and add the difference to the
+-- counts: P_GEOMS is each item's geometry when it was placed or moved (NULL: where it was), P_LEVELS
+-- the level it now counts with (map_level). A link that went counts -1 at its old level, a new one
+-- +1, a kept one whose level changed both; per cell the sum is applied once, and a move inside a
+-- district leaves the district's row untouched (no lock, no write). The item rows are locked by
+-- the write that called this, so no other writer changes their links meanwhile. Only the link
+-- table's name varies, so the statement is dynamic (planned per call: about 0.3 ms).
+CREATE OR REPLACE FUNCTION risk_refresh_items(p_items text, p_ids bigint[], p_geoms geometry[], p_levels text[])
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
     t record;
-    fresh record;
-    touched bigint[];
+    placed record;
+    d record;
 BEGIN
     IF p_ids IS NULL OR cardinality(p_ids) = 0 THEN
         RETURN 0;
     END IF;
     SELECT * INTO STRICT t FROM map_item_tables() m WHERE m.items = p_items;
     SELECT array_agg(f.item_id) AS items, array_agg(f.cell_id) AS cells, array_agg(f.layer) AS layers
-    INTO fresh FROM item_cells(p_ids, p_geoms) f;
+    INTO placed
+    FROM item_cells(ARRAY(SELECT i FROM unnest(p_ids, p_geoms) u(i, g) WHERE g IS NOT NULL),
+                    ARRAY(SELECT g FROM unnest(p_ids, p_geoms) u(i, g) WHERE g IS NOT NULL)) f;
     EXECUTE format($q$
-        WITH gone AS (
-            DELETE FROM %1$I WHERE %2$I = ANY($1) RETURNING cell_id
+        WITH req AS (
+            SELECT * FROM unnest($1::bigint[], $2::geometry[], $3::text[]) AS r(id, geom, level)
+        ),
+        old AS (
+            SELECT k.%2$I AS item_id, k.cell_id, k.layer, k.level FROM %1$I k WHERE k.%2$I = ANY($1)
+        ),
+        want AS (
+            SELECT p.item_id, p.cell_id, p.layer, r.level
+            FROM unnest($4::bigint[], $5::bigint[], $6::text[]) AS p(item_id, cell_id, layer)
+            JOIN req r ON r.id = p.item_id
+            UNION ALL
+            SELECT o.item_id, o.cell_id, o.layer, r.level FROM old o JOIN req r ON r.id = o.item_id
+            WHERE r.geom IS NULL
+        ),
+        gone AS (
+            DELETE FROM %1$I k USING old o
+            WHERE k.%2$I = o.item_id AND k.cell_id = o.cell_id
+              AND NOT EXISTS (SELECT 1 FROM want w WHERE w.item_id = o.item_id AND w.cell_id = o.cell_id)
+            RETURNING k.cell_id, k.level
         ),
         added AS (
-            INSERT INTO %1$I (%2$I, cell_id, layer) SELECT * FROM unnest($2, $3, $4) RETURNING cell_id
+            INSERT INTO %1$I (%2$I, cell_id, layer, level)
+            SELECT w.item_id, w.cell_id, w.layer, w.level FROM want w
+            WHERE NOT EXISTS (SELECT 1 FROM old o WHERE o.item_id = w.item_id AND o.cell_id = w.cell_id)
+            RETURNING cell_id, level
+        ),
+        relevelled AS (
+            UPDATE %1$I k SET level = w.level
+            FROM want w JOIN old o ON o.item_id = w.item_id AND o.cell_id = w.cell_id
+            WHERE k.%2$I = w.item_id AND k.cell_id = w.cell_id AND w.level IS DISTINCT FROM o.level
+            RETURNING k.cell_id, o.level AS old_level, w.level AS new_level
+        ),
+        deltas AS (
+            SELECT cell_id, level, -1 AS d FROM gone
+            UNION ALL SELECT cell_id, level, 1 FROM added
+            UNION ALL SELECT cell_id, old_level, -1 FROM relevelled
+            UNION ALL SELECT cell_id, new_level, 1 FROM relevelled
+        ),
+        per_cell AS (
+            SELECT cell_id, sum(d) FILTER (WHERE level = 'red')::int AS r,
+                   sum(d) FILTER (WHERE level = 'orange')::int AS o,
+                   sum(d) FILTER (WHERE level = 'yellow')::int AS y,
+                   sum(d) FILTER (WHERE level = 'blue')::int AS b
+            FROM deltas WHERE level IS NOT NULL GROUP BY cell_id
         )
-        SELECT array_agg(DISTINCT cell_id) FROM (SELECT cell_id FROM gone UNION ALL SELECT cell_id FROM added) c
-    $q$, t.links, t.item_column) INTO touched USING p_ids, fresh.items, fresh.cells, fresh.layers;
-    RETURN risk_recolour(touched);
+        SELECT array_agg(cell_id ORDER BY cell_id) AS cells,
+               array_agg(coalesce(r, 0) ORDER BY cell_id) AS r, array_agg(coalesce(o, 0) ORDER BY cell_id) AS o,
+               array_agg(coalesce(y, 0) ORDER BY cell_id) AS y, array_agg(coalesce(b, 0) ORDER BY cell_id) AS b
+        FROM per_cell
+        WHERE (coalesce(r, 0), coalesce(o, 0), coalesce(y, 0), coalesce(b, 0)) <> (0, 0, 0, 0)
+    $q$, t.links, t.item_column)
+    INTO d USING p_ids, p_geoms, p_levels, placed.items, placed.cells, placed.layers;
+    RETURN cell_counts_apply(d.cells, d.r, d.o, d.y, d.b, true);
 END $$;
 
+-- A link deleted by anything but risk_refresh_items, whose differences are its own: the cascade of
+-- a hard DELETE of the item. Its count goes with it; links of items that still exist (a reassignment,
+-- a deleted cell whose row in cell_risk goes too) are someone else's to count.
+CREATE OR REPLACE FUNCTION map_links_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    t record;
+    d record;
+BEGIN
+    SELECT * INTO STRICT t FROM map_item_tables() m WHERE m.links = TG_TABLE_NAME;
+    EXECUTE format($q$
+        WITH per_cell AS (
+            SELECT g.cell_id, -count(*) FILTER (WHERE g.level = 'red')::int AS r,
+                   -count(*) FILTER (WHERE g.level = 'orange')::int AS o,
+                   -count(*) FILTER (WHERE g.level = 'yellow')::int AS y,
+                   -count(*) FILTER (WHERE g.level = 'blue')::int AS b
+            FROM gone_links g
+            WHERE g.level IS NOT NULL AND NOT EXISTS (SELECT 1 FROM %1$I s WHERE s.id = g.%2$I)
+            GROUP BY g.cell_id
+        )
+        SELECT array_agg(cell_id ORDER BY cell_id) AS cells, array_agg(r ORDER BY cell_id) AS r,
+               array_agg(o ORDER BY cell_id) AS o, array_agg(y ORDER BY cell_id) AS y,
+               array_agg(b ORDER BY cell_id) AS b
+        FROM per_cell
+    $q$, t.items, t.item_column) INTO d;
+    PERFORM cell_counts_apply(d.cells, d.r, d.o, d.y, d.b, true);
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE TRIGGER source_cells_deleted AFTER DELETE ON source_cells
+REFERENCING OLD TABLE AS gone_links FOR EACH STATEMENT EXECUTE FUNCTION map_links_deleted();
+CREATE OR REPLACE TRIGGER hazard_cells_deleted AFTER DELETE ON hazard_cells
+REFERENCING OLD TABLE AS gone_links FOR EACH STATEMENT EXECUTE FUNCTION map_links_deleted();
+
 -- Bring the links of every map item table in line with a fresh assignment to layer P_LAYER (NULL:
--- every layer), touching only rows that differ: rewriting 400,000 unchanged rows would cost
--- seconds of foreign-key checks.
+-- every layer), each at its item's map level, touching only rows that differ: rewriting 400,000
+-- unchanged rows would cost seconds of foreign-key checks. The item tables are locked against
+-- writes first (reads go on): a write that moved an item meanwhile would leave a link behind.
 CREATE OR REPLACE FUNCTION assign_items_to_cells(p_layer text) RETURNS void
 LANGUAGE plpgsql SET work_mem = '256MB' AS $$
 DECLARE
     t record;
 BEGIN
+    FOR t IN SELECT * FROM map_item_tables() ORDER BY items LOOP
+        EXECUTE format('LOCK TABLE %I IN SHARE MODE', t.items);
+    END LOOP;
     FOR t IN SELECT * FROM map_item_tables() LOOP
         EXECUTE format($q$
-            WITH fresh AS MATERIALIZED (SELECT * FROM fresh_item_cells(%3$L, $1)),
+            WITH fresh AS MATERIALIZED (
+                SELECT f.*, map_level(%3$L, s.status, s.level) AS level
+                FROM fresh_item_cells(%3$L, $1) f JOIN %3$I s ON s.id = f.item_id
+            ),
             gone AS (
                 DELETE FROM %1$I k
                 WHERE ($1::text IS NULL OR k.layer = $1)
                   AND NOT EXISTS (SELECT 1 FROM fresh f WHERE f.item_id = k.%2$I AND f.cell_id = k.cell_id)
+            ),
+            relevelled AS (
+                UPDATE %1$I k SET level = f.level FROM fresh f
+                WHERE f.item_id = k.%2$I AND f.cell_id = k.cell_id AND k.level IS DISTINCT FROM f.level
             )
-            INSERT INTO %1$I (%2$I, cell_id, layer)
-            SELECT f.item_id, f.cell_id, f.layer FROM fresh f
+            INSERT INTO %1$I (%2$I, cell_id, layer, level)
+            SELECT f.item_id, f.cell_id, f.layer, f.level FROM fresh f
             WHERE NOT EXISTS (SELECT 1 FROM %1$I k WHERE k.%2$I = f.item_id AND k.cell_id = f.cell_id)
         $q$, t.links, t.item_column, t.items) USING p_layer;
     END LOOP;
@@ -126,12 +234,15 @@ END $$;
 -- inside the same statement: set-based, so a 100,000-row import recolours each cell once.
 CREATE OR REPLACE FUNCTION map_items_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM risk_refresh_items(TG_TABLE_NAME, ids, geoms)
-    FROM (SELECT array_agg(id) AS ids, array_agg(geom) AS geoms FROM new_rows) n;
+    PERFORM risk_refresh_items(TG_TABLE_NAME, ids, geoms, levels)
+    FROM (SELECT array_agg(id) AS ids, array_agg(geom) AS geoms,
+                 array_agg(map_level(TG_TABLE_NAME, n.status, n.level)) AS levels
+          FROM new_rows n) n;
     RETURN NULL;
 END $$;
 
--- Only rows whose place, level or status changed move or recolour anything.
+-- Only rows whose place or map level changed move or recolour anything; a row that kept its place
+-- passes no geometry, so its links are re-levelled where they are.
 -- The old and new rows meet in a FULL JOIN on purpose, here and in every statement trigger that
 -- joins them: PL/pgSQL caches a statement's plan from its first call, often a one-row API write,
 -- and transition tables carry no statistics; a nested loop planned for one row and reused for a
@@ -140,11 +251,14 @@ END $$;
 -- cannot reduce it to an inner join; in an UPDATE every id is on both sides, so nothing else changes.
 CREATE OR REPLACE FUNCTION map_items_updated() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM risk_refresh_items(TG_TABLE_NAME, ids, geoms)
-    FROM (SELECT array_agg(n.id) AS ids, array_agg(n.geom) AS geoms
+    PERFORM risk_refresh_items(TG_TABLE_NAME, ids, geoms, levels)
+    FROM (SELECT array_agg(n.id) AS ids,
+                 array_agg(CASE WHEN ST_AsEWKB(n.geom) IS DISTINCT FROM ST_AsEWKB(o.geom) THEN n.geom END) AS geoms,
+                 array_agg(map_level(TG_TABLE_NAME, n.status, n.level)) AS levels
           FROM new_rows n FULL JOIN old_rows o ON o.id = n.id
-          WHERE ST_AsEWKB(n.geom) IS DISTINCT FROM ST_AsEWKB(o.geom) OR n.level IS DISTINCT FROM o.level
-             OR n.status IS DISTINCT FROM o.status) n;
+          WHERE ST_AsEWKB(n.geom) IS DISTINCT FROM ST_AsEWKB(o.geom)
+             OR map_level(TG_TABLE_NAME, n.status, n.level)
+                IS DISTINCT FROM map_level(TG_TABLE_NAME, o.status, o.level)) n;
     RETURN NULL;
 END $$;
 

@@ -111,12 +111,15 @@ hazard_point_history = version_history(
     "hazard_points",
 )
 
-# Which cells each hazard point lies in; maintained by triggers exactly like source_cells.
+# Which cells each hazard point lies in, and the level it counts with (NULL once remediated or
+# closed); maintained by triggers exactly like source_cells.
 hazard_cells = Table(
     "hazard_cells",
     metadata,
     Column("hazard_id", BigInteger, ForeignKey("hazard_points.id", ondelete="CASCADE"), primary_key=True),
     Column("cell_id", BigInteger, ForeignKey("cells.id", ondelete="CASCADE"), primary_key=True),
     Column("layer", Text, nullable=False),
+    Column("level", Text),
+    CheckConstraint(f"level IS NULL OR level IN {LEVELS!r}", name="level"),
     Index("ix_hazard_cells_cell", "cell_id"),
 )

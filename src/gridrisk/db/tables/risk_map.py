@@ -101,13 +101,16 @@ risk_source_history = version_history(
     Index("ix_risk_source_history_at", "at"),
 )
 
-# Which cells (of every layer) each risk source lies in; maintained on every write.
+# Which cells (of every layer) each risk source lies in, and the level it counts with there (NULL
+# while it does not count: suspended or closed); maintained on every write.
 source_cells = Table(
     "source_cells",
     metadata,
     Column("source_id", BigInteger, ForeignKey("risk_sources.id", ondelete="CASCADE"), primary_key=True),
     Column("cell_id", BigInteger, ForeignKey("cells.id", ondelete="CASCADE"), primary_key=True),
     Column("layer", Text, nullable=False),
+    Column("level", Text),
+    CheckConstraint(f"level IS NULL OR level IN {LEVELS!r}", name="level"),
     Index("ix_source_cells_cell", "cell_id"),
 )
 
@@ -133,6 +136,8 @@ cell_risk = Table(
     CheckConstraint(f"colour IN {LEVELS!r}", name="colour"),
     CheckConstraint(f"computed_colour IN {LEVELS!r}", name="computed_colour"),
     CheckConstraint(f"pinned_colour IS NULL OR pinned_colour IN {LEVELS!r}", name="pinned_colour"),
+    # Kept by adding each write's difference (recolour.sql): a count below zero is a lost update.
+    CheckConstraint("n_red >= 0 AND n_orange >= 0 AND n_yellow >= 0 AND n_blue >= 0", name="counts"),
     Index("ix_cell_risk_layer_colour", "layer", "colour"),
 )
 
