@@ -76,8 +76,7 @@ END $$;
 -- the level it now counts with (map_level). A link that went counts -1 at its old level, a new one
 -- +1, a kept one whose level changed both; per cell the sum is applied once, and a move inside a
 -- district leaves the district's row untouched (no lock, no write). The item rows are locked by
--- the write that called this, so no other writer changes their links meanwhile. Only the link
--- table's name varies, so the statement is dynamic (planned per call: about 0.3 ms).
+-- the write that called this, so no other writer changes their links meanwhile.
 CREATE OR REPLACE FUNCTION risk_refresh_items(p_items text, p_ids bigint[], p_geoms geometry[], p_levels text[])
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
@@ -93,61 +92,90 @@ BEGIN
     INTO placed
     FROM item_cells(ARRAY(SELECT i FROM unnest(p_ids, p_geoms) u(i, g) WHERE g IS NOT NULL),
                     ARRAY(SELECT g FROM unnest(p_ids, p_geoms) u(i, g) WHERE g IS NOT NULL)) f;
-    EXECUTE format($q$
-        WITH req AS (
-            SELECT * FROM unnest($1::bigint[], $2::geometry[], $3::text[]) AS r(id, geom, level)
-        ),
-        old AS (
-            SELECT k.%2$I AS item_id, k.cell_id, k.layer, k.level FROM %1$I k WHERE k.%2$I = ANY($1)
-        ),
-        want AS (
-            SELECT p.item_id, p.cell_id, p.layer, r.level
-            FROM unnest($4::bigint[], $5::bigint[], $6::text[]) AS p(item_id, cell_id, layer)
-            JOIN req r ON r.id = p.item_id
-            UNION ALL
-            SELECT o.item_id, o.cell_id, o.layer, r.level FROM old o JOIN req r ON r.id = o.item_id
-            WHERE r.geom IS NULL
-        ),
-        gone AS (
-            DELETE FROM %1$I k USING old o
-            WHERE k.%2$I = o.item_id AND k.cell_id = o.cell_id
-              AND NOT EXISTS (SELECT 1 FROM want w WHERE w.item_id = o.item_id AND w.cell_id = o.cell_id)
-            RETURNING k.cell_id, k.level
-        ),
-        added AS (
-            INSERT INTO %1$I (%2$I, cell_id, layer, level)
-            SELECT w.item_id, w.cell_id, w.layer, w.level FROM want w
-            WHERE NOT EXISTS (SELECT 1 FROM old o WHERE o.item_id = w.item_id AND o.cell_id = w.cell_id)
-            RETURNING cell_id, level
-        ),
-        relevelled AS (
-            UPDATE %1$I k SET level = w.level
-            FROM want w JOIN old o ON o.item_id = w.item_id AND o.cell_id = w.cell_id
-            WHERE k.%2$I = w.item_id AND k.cell_id = w.cell_id AND w.level IS DISTINCT FROM o.level
-            RETURNING k.cell_id, o.level AS old_level, w.level AS new_level
-        ),
-        deltas AS (
-            SELECT cell_id, level, -1 AS d FROM gone
-            UNION ALL SELECT cell_id, level, 1 FROM added
-            UNION ALL SELECT cell_id, old_level, -1 FROM relevelled
-            UNION ALL SELECT cell_id, new_level, 1 FROM relevelled
-        ),
-        per_cell AS (
-            SELECT cell_id, sum(d) FILTER (WHERE level = 'red')::int AS r,
-                   sum(d) FILTER (WHERE level = 'orange')::int AS o,
-                   sum(d) FILTER (WHERE level = 'yellow')::int AS y,
-                   sum(d) FILTER (WHERE level = 'blue')::int AS b
-            FROM deltas WHERE level IS NOT NULL GROUP BY cell_id
-        )
-        SELECT array_agg(cell_id ORDER BY cell_id) AS cells,
-               array_agg(coalesce(r, 0) ORDER BY cell_id) AS r, array_agg(coalesce(o, 0) ORDER BY cell_id) AS o,
-               array_agg(coalesce(y, 0) ORDER BY cell_id) AS y, array_agg(coalesce(b, 0) ORDER BY cell_id) AS b
-        FROM per_cell
-        WHERE (coalesce(r, 0), coalesce(o, 0), coalesce(y, 0), coalesce(b, 0)) <> (0, 0, 0, 0)
-    $q$, t.links, t.item_column)
-    INTO d USING p_ids, p_geoms, p_levels, placed.items, placed.cells, placed.layers;
-    RETURN cell_counts_apply(d.cells, d.r, d.o, d.y, d.b, true);
+    EXECUTE format('SELECT * FROM %I($1, $2, $3, $4, $5, $6)', t.links || '_diff') INTO d
+    USING p_ids, p_geoms, p_levels, placed.items, placed.cells, placed.layers;
+    RETURN cell_counts_apply(d.d_cells, d.d_red, d.d_orange, d.d_yellow, d.d_blue, true);
 END $$;
+
+-- <links>_diff, one per link table, made here from one statement: it writes the links of items
+-- $1 (geometries $2, levels $3) placed in cells $5 (items $4, layers $6) and returns the
+-- difference per cell. Only the table's name varies. A write of a few rows runs the statement as
+-- static SQL, planned once per connection (planning it on every write cost 0.5 ms of 2); a large
+-- one runs it dynamically, planned for its own size: a plan cached from one-row writes joins
+-- thousands of rows by nested loops (see map_items_updated).
+DO $do$
+DECLARE
+    t record;
+    stmt text;
+BEGIN
+    FOR t IN SELECT * FROM map_item_tables() LOOP
+        stmt := format($q$
+    WITH req AS (
+        SELECT * FROM unnest($1::bigint[], $2::geometry[], $3::text[]) AS r(id, geom, level)
+    ),
+    old AS (
+        SELECT k.%2$I AS item_id, k.cell_id, k.layer, k.level FROM %1$I k WHERE k.%2$I = ANY($1)
+    ),
+    want AS (
+        SELECT p.item_id, p.cell_id, p.layer, r.level
+        FROM unnest($4::bigint[], $5::bigint[], $6::text[]) AS p(item_id, cell_id, layer)
+        JOIN req r ON r.id = p.item_id
+        UNION ALL
+        SELECT o.item_id, o.cell_id, o.layer, r.level FROM old o JOIN req r ON r.id = o.item_id
+        WHERE r.geom IS NULL
+    ),
+    gone AS (
+        DELETE FROM %1$I k USING old o
+        WHERE k.%2$I = o.item_id AND k.cell_id = o.cell_id
+          AND NOT EXISTS (SELECT 1 FROM want w WHERE w.item_id = o.item_id AND w.cell_id = o.cell_id)
+        RETURNING k.cell_id, k.level
+    ),
+    added AS (
+        INSERT INTO %1$I (%2$I, cell_id, layer, level)
+        SELECT w.item_id, w.cell_id, w.layer, w.level FROM want w
+        WHERE NOT EXISTS (SELECT 1 FROM old o WHERE o.item_id = w.item_id AND o.cell_id = w.cell_id)
+        RETURNING cell_id, level
+    ),
+    relevelled AS (
+        UPDATE %1$I k SET level = w.level
+        FROM want w JOIN old o ON o.item_id = w.item_id AND o.cell_id = w.cell_id
+        WHERE k.%2$I = w.item_id AND k.cell_id = w.cell_id AND w.level IS DISTINCT FROM o.level
+        RETURNING k.cell_id, o.level AS old_level, w.level AS new_level
+    ),
+    deltas AS (
+        SELECT cell_id, level, -1 AS d FROM gone
+        UNION ALL SELECT cell_id, level, 1 FROM added
+        UNION ALL SELECT cell_id, old_level, -1 FROM relevelled
+        UNION ALL SELECT cell_id, new_level, 1 FROM relevelled
+    ),
+    per_cell AS (
+        SELECT cell_id, sum(d) FILTER (WHERE level = 'red')::int AS r,
+               sum(d) FILTER (WHERE level = 'orange')::int AS o,
+               sum(d) FILTER (WHERE level = 'yellow')::int AS y,
+               sum(d) FILTER (WHERE level = 'blue')::int AS b
+        FROM deltas WHERE level IS NOT NULL GROUP BY cell_id
+    )
+    SELECT array_agg(cell_id ORDER BY cell_id),
+           array_agg(coalesce(r, 0) ORDER BY cell_id), array_agg(coalesce(o, 0) ORDER BY cell_id),
+           array_agg(coalesce(y, 0) ORDER BY cell_id), array_agg(coalesce(b, 0) ORDER BY cell_id)
+    FROM per_cell
+    WHERE (coalesce(r, 0), coalesce(o, 0), coalesce(y, 0), coalesce(b, 0)) <> (0, 0, 0, 0)
+        $q$, t.links, t.item_column);
+        EXECUTE format($fn$
+CREATE OR REPLACE FUNCTION %1$s_diff(bigint[], geometry[], text[], bigint[], bigint[], text[],
+    OUT d_cells bigint[], OUT d_red int[], OUT d_orange int[], OUT d_yellow int[], OUT d_blue int[])
+LANGUAGE plpgsql AS $body$
+BEGIN
+    IF cardinality($1) <= 32 THEN
+        %2$s
+        INTO d_cells, d_red, d_orange, d_yellow, d_blue;
+    ELSE
+        EXECUTE %3$L INTO d_cells, d_red, d_orange, d_yellow, d_blue USING $1, $2, $3, $4, $5, $6;
+    END IF;
+END $body$;
+        $fn$, t.links, stmt, stmt);
+    END LOOP;
+END $do$;
 
 -- A link deleted by anything but risk_refresh_items, whose differences are its own: the cascade of
 -- a hard DELETE of the item. Its count goes with it; links of items that still exist (a reassignment,
@@ -157,6 +185,9 @@ DECLARE
     t record;
     d record;
 BEGIN
+    IF NOT EXISTS (SELECT 1 FROM gone_links) THEN
+        RETURN NULL;  -- a reassignment's DELETE that removed nothing still fires this
+    END IF;
     SELECT * INTO STRICT t FROM map_item_tables() m WHERE m.links = TG_TABLE_NAME;
     EXECUTE format($q$
         WITH per_cell AS (
