@@ -415,7 +415,8 @@ def test_a_worker_started_after_a_change_sees_it(city_db_url):
         assert service.fallbacks == fallbacks
 
 
-def test_workers_follow_cell_workers_within_a_poll(indexed, city_db_url):
+def test_workers_written_by_plain_sql_show_at_once(indexed, city_db_url):
+    """cell_workers writes an outbox event like a colour: the very next lookup shows the change."""
     (code, point), *_ = _interior(city_db_url, "safety", 1)
     with psycopg.connect(city_db_url, autocommit=True) as conn:
         conn.execute(
@@ -423,11 +424,21 @@ def test_workers_follow_cell_workers_within_a_poll(indexed, city_db_url):
             " VALUES ('safety', %s, '李四', '13800000000')",
             (code,),
         )
-    deadline = time.monotonic() + 10
-    while '"name" : "李四"'.encode() not in _at(indexed, point):
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+        assert '"name" : "李四"'.encode() in _at(indexed, point)
+        conn.execute(
+            "UPDATE cell_workers SET name = '王五' WHERE layer = 'safety' AND cell_code = %s", (code,)
+        )
+        assert '"name" : "王五"'.encode() in _at(indexed, point)
+        conn.execute("DELETE FROM cell_workers WHERE layer = 'safety' AND cell_code = %s", (code,))
+        assert "王五".encode() not in _at(indexed, point)
+        event = conn.execute(
+            "SELECT payload FROM events WHERE kind = 'cell_workers' ORDER BY id DESC LIMIT 1"
+        ).fetchone()[0]
+    assert event == {"op": "delete", "count": 1, "cells": [["safety", code]]}
+    _ready(indexed)
+    fallbacks = indexed.app.state.cell_lookup.fallbacks
     _same_as_database(indexed, city_db_url, point)
+    assert indexed.app.state.cell_lookup.fallbacks == fallbacks  # from memory again
 
 
 def test_a_reset_reloads_everything_and_the_database_answers_meanwhile(indexed, city_db_url):

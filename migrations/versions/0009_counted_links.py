@@ -7,7 +7,8 @@ Create Date: 2026-12-06 12:40:00
 Until 0008 every write recounted every item in each cell it touched (a district holds thousands);
 from here a write adds its difference to the counts (recolour.sql, cell_assignment.sql). The links
 learn the level each item counts with (NULL while it does not count), filled here from the items;
-the counts may never go below zero. The functions that use the column come from source at head.
+the counts may never go below zero. The functions that use the column come from source at head,
+as do the per-registry history triggers that replace the generic record_history().
 """
 
 from collections.abc import Sequence
@@ -34,6 +35,9 @@ ALTER TABLE cell_risk ADD CONSTRAINT ck_cell_risk_counts
     CHECK (n_red >= 0 AND n_orange >= 0 AND n_yellow >= 0 AND n_blue >= 0);
 -- Superseded by risk_refresh_items(text, bigint[], geometry[], text[]).
 DROP FUNCTION IF EXISTS risk_refresh_items(text, bigint[], geometry[]);
+-- Superseded by <table>_history(), one per registry (history.sql); its triggers are made again
+-- from source, in this transaction.
+DROP FUNCTION IF EXISTS record_history() CASCADE;
 """
 
 

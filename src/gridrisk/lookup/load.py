@@ -85,9 +85,3 @@ async def read_workers(conn: psycopg.AsyncConnection) -> dict[tuple[str, str], b
     """(layer, code) → the cell's workers list, for every cell that has workers."""
     rows = await _rows(conn, "cells_at_workers")
     return {(layer, code): workers.encode() for layer, code, workers in rows}
-
-
-async def read_workers_print(conn: psycopg.AsyncConnection) -> tuple[int, str]:
-    """A fingerprint of every worker row: equal prints, equal lists (with overwhelming likelihood)."""
-    ((n, h),) = await _rows(conn, "cells_at_workers_print")
-    return int(n), str(h)

@@ -25,9 +25,8 @@ began. Concurrency, the subtle part:
   catch_up: then every value in memory is. A layer re-imported (or a full load due) is loaded in
   the background while the database answers (cells_at.sql, as before), so no request waits for it.
 - Full loads are trusted only from `reader.complete_from` on (before it, a commit could go unseen).
-- Workers: changes to cell_workers write no outbox event, so a poll compares a fingerprint of the
-  table every WORKERS_POLL_S and reloads them on a difference (a `cell_workers` event, should the
-  outbox get one, is honoured at once).
+- Workers: a `cell_workers` event (one per statement that changed cell_workers) marks them stale;
+  the database answers until they are reloaded.
 """
 
 from __future__ import annotations
@@ -54,7 +53,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gridrisk.lookup")
 
-WORKERS_POLL_S = 1.0
 # Batches of more points are located and written in a worker thread, off the event loop.
 THREAD_POINTS = 256
 
@@ -82,8 +80,7 @@ class LookupService:
         self.base: int | None = None  # the read after which the last full load began
         self.reset_at = 0  # the reader's last reset: a full load must begin after it
         self.stale: dict[str | None, int] = {}  # re-imported layer (None: all) → the read that said so
-        self.workers_stale = 0  # the read (or poll) that found workers changed; 0: none
-        self.workers_print: tuple[int, str] | None = None
+        self.workers_stale = 0  # the read that found workers changed; 0: none
         self.loads = 0
         self.syncs = 0
         self.fallbacks = 0
@@ -95,7 +92,6 @@ class LookupService:
         self._next: asyncio.Future | None = None  # the next sync's (not begun yet)
         self._synced = -1  # the highest read after which a completed sync began
         self._task: asyncio.Task | None = None
-        self._poller: asyncio.Task | None = None
         self._closed = False
         reader.subscribe(self._on_batch, self._on_close)
         LookupService.instances += 1
@@ -249,9 +245,8 @@ class LookupService:
 
     def _on_close(self) -> None:
         self._closed = True
-        for task in (self._task, self._poller):
-            if task is not None and not task.done():
-                task.cancel()
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
 
     # -- syncs ----------------------------------------------------------------------------------
 
@@ -346,7 +341,6 @@ class LookupService:
             ]
             live_rows += await load.read_live(conn, ids=others) if others else []
             workers = await load.read_workers(conn)
-            fingerprint = await load.read_workers_print(conn)
         index = self.index
         if index is None or built or [layer.name for layer in index.layers] != names:
             if index is None:
@@ -379,7 +373,6 @@ class LookupService:
         self.stale = {key: read for key, read in self.stale.items() if read > n}
         if self.workers_stale <= n:
             self.workers_stale = 0
-        self.workers_print = fingerprint
         if full:
             self.base = n
         self.composer = Composer(index, [live.live for live in layers], [live.workers for live in layers])
@@ -405,30 +398,6 @@ class LookupService:
             rss_mb(),
             grown,
         )
-        if self._poller is None and not self._closed:
-            self._poller = asyncio.get_running_loop().create_task(
-                self._poll(), name="gridrisk-lookup-workers"
-            )
-
-    # -- workers --------------------------------------------------------------------------------
-
-    async def _poll(self) -> None:
-        """Every WORKERS_POLL_S, compare the workers' fingerprint with the loaded one."""
-        while not self._closed:
-            await asyncio.sleep(WORKERS_POLL_S)
-            if not self.usable() or self._flight is not None:
-                continue
-            loads = self.loads
-            try:
-                async with self.pool.connection() as conn:
-                    fingerprint = await load.read_workers_print(conn)
-            except Exception as exc:  # the next round retries; lookups are unaffected
-                log.debug("lookup index: workers poll failed (%s)", exc)
-                continue
-            if fingerprint != self.workers_print and loads == self.loads and self._flight is None:
-                log.info("lookup index: cell workers changed; reloading them")
-                self.workers_stale = max(self.reader.reads, 1)
-                self._request()
 
     def stats(self) -> dict[str, Any]:
         """A snapshot for logs, benchmarks and health checks."""

@@ -49,6 +49,8 @@ A `text/event-stream` of the service's live events, in commit order, each as
   risk_sources, shelters or hazard_points, with one `[minx, miny, maxx, maxy]` per row (old and new
   geometry); past 500 rows `ids` is null and `bbox` holds one box around them all;
 - `layer_changed` `{{"layer", "version"}}`: a grid or admin layer was re-imported;
+- `cell_workers` `{{"op", "count", "cells"}}`: the grid workers of these `[layer, code]` cells changed
+  (one per writing statement; past 500 cells `cells` is null);
 - `warning` and `work_order` `{{"op", "id", "warning", "status", ...}}`: targeted warnings and their orders.
 
 - The stream opens with `event: ready` carrying `id:` = the position it starts from (so a

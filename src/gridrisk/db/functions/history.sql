@@ -1,7 +1,7 @@
 -- The version history of the registries (risk sources, shelters, hazard points): a row per version
 -- a write creates, saying who, when, and every changed field as [old, new]. The database writes it
--- where the change happens, so no path can forget it; one generic statement trigger serves every
--- table, told by its arguments where to write. Only writes that bump `version` are recorded (a
+-- where the change happens, so no path can forget it; one generic statement, written out per table,
+-- serves every table. Only writes that bump `version` are recorded (a
 -- shelter check-in changes occupancy alone; a threshold change re-levels sources without a version).
 
 -- The fields that differ between two versions of a row's document, as {field: [old, new]}; for a
@@ -13,15 +13,17 @@ LANGUAGE sql IMMUTABLE AS $$
     WHERE CASE WHEN p_old IS NULL THEN d.v <> 'null'::jsonb ELSE (p_old -> d.k) IS DISTINCT FROM d.v END
 $$;
 
--- TG_ARGV: [0] the history table, [1] its column naming the row, [2] optionally a JSON object of
--- fields the history spells otherwise ({"l": "L"}). A version's document is every column but the
--- bookkeeping ones, with the geometry as GeoJSON; it is built from the table's columns once per
--- statement, as one jsonb_build_object (at most 50 columns). Columns the history table shares
--- with the registry (risk_source_history keeps level, status and geom for the map as it was at a
--- past moment) are copied from the new version.
-CREATE OR REPLACE FUNCTION record_history() RETURNS trigger LANGUAGE plpgsql AS $$
+-- The statement that records the versions a write of P_TABLE made into P_HISTORY (its column
+-- P_ID_COLUMN names the row; P_RENAMES spells some fields otherwise, {"l": "L"}), for P_OP INSERT
+-- or UPDATE, reading the transition tables new_rows (and old_rows). A version's document is
+-- every column but the bookkeeping ones, with the geometry as GeoJSON, as one jsonb_build_object
+-- (at most 50 columns). Columns the history table shares with the registry (risk_source_history
+-- keeps level, status and geom for the map as it was at a past moment) are copied from the new
+-- version. Read from the catalog when the sources are applied, which every migration does.
+CREATE OR REPLACE FUNCTION history_statement(p_table regclass, p_history text, p_id_column text,
+                                             p_renames jsonb, p_op text) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    renames jsonb := coalesce(TG_ARGV[2], '{}')::jsonb;
     doc text;           -- the document of the version aliased %1$s
     copied text;        -- `, col` for each shared column
     copied_new text;    -- `, n.col` for each
@@ -30,20 +32,20 @@ DECLARE
     versions text;
 BEGIN
     SELECT format('jsonb_build_object(%s, ''geometry'', ST_AsGeoJSON(%%1$s.geom, 7)::jsonb)',
-                  string_agg(format('%L, %%1$s.%I', coalesce(renames ->> attname, attname), attname), ', '
+                  string_agg(format('%L, %%1$s.%I', coalesce(p_renames ->> attname, attname), attname), ', '
                              ORDER BY attnum))
     INTO doc
     FROM pg_attribute
-    WHERE attrelid = TG_RELID AND attnum > 0 AND NOT attisdropped
+    WHERE attrelid = p_table AND attnum > 0 AND NOT attisdropped
       AND attname NOT IN ('geom', 'id', 'version', 'created_at', 'created_by', 'updated_at', 'updated_by');
     SELECT coalesce(string_agg(format(', %I', h.attname), '' ORDER BY h.attnum), ''),
            coalesce(string_agg(format(', n.%I', h.attname), '' ORDER BY h.attnum), '')
     INTO copied, copied_new
     FROM pg_attribute h
-    JOIN pg_attribute r ON r.attrelid = TG_RELID AND r.attname = h.attname AND NOT r.attisdropped
-    WHERE h.attrelid = TG_ARGV[0]::regclass AND h.attnum > 0 AND NOT h.attisdropped
+    JOIN pg_attribute r ON r.attrelid = p_table AND r.attname = h.attname AND NOT r.attisdropped
+    WHERE h.attrelid = p_history::regclass AND h.attnum > 0 AND NOT h.attisdropped
       AND h.attname NOT IN ('id', 'version');
-    IF TG_OP = 'INSERT' THEN
+    IF p_op = 'INSERT' THEN
         op := quote_literal('create');
         old_doc := 'NULL';
         versions := 'new_rows n';
@@ -53,31 +55,58 @@ BEGIN
         -- FULL JOIN: see map_items_updated (cell_assignment.sql).
         versions := 'new_rows n FULL JOIN old_rows o ON o.id = n.id WHERE n.version IS DISTINCT FROM o.version';
     END IF;
-    EXECUTE format($q$
+    RETURN format($q$
         INSERT INTO %1$I (%2$I, version, at, by, op, changes%3$s)
         SELECT n.id, n.version, n.updated_at, n.updated_by, %4$s, history_changes(%5$s, %6$s)%7$s
         FROM %8$s
-    $q$, TG_ARGV[0], TG_ARGV[1], copied, op, old_doc, format(doc, 'n'), copied_new, versions);
-    RETURN NULL;
+    $q$, p_history, p_id_column, copied, op, old_doc, format(doc, 'n'), copied_new, versions);
 END $$;
+
+-- One trigger function per registry, <table>_history(), its two statements written out by
+-- history_statement: static SQL is planned once per connection, where building and planning the
+-- statement on every write cost a fifth of a one-row write's time in the database.
+DO $do$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT * FROM (VALUES
+        ('risk_sources', 'risk_source_history', 'source_id', '{"l": "L", "e": "E", "c": "C", "s": "S"}'::jsonb),
+        ('shelters', 'shelter_history', 'shelter_id', '{}'::jsonb),
+        ('hazard_points', 'hazard_point_history', 'hazard_id', '{}'::jsonb)) AS v(items, history, id_column, renames)
+    LOOP
+        EXECUTE format($fn$
+CREATE OR REPLACE FUNCTION %1$s_history() RETURNS trigger LANGUAGE plpgsql AS $body$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        %2$s;
+    ELSE
+        %3$s;
+    END IF;
+    RETURN NULL;
+END $body$;
+        $fn$, r.items,
+            history_statement(r.items::regclass, r.history, r.id_column, r.renames, 'INSERT'),
+            history_statement(r.items::regclass, r.history, r.id_column, r.renames, 'UPDATE'));
+    END LOOP;
+END $do$;
 
 -- Triggers per registry: statement-level, since transition tables exist only for the event that
 -- has them (one trigger per event); `_history_` sorts after `_after_` and `_changed_`.
 CREATE OR REPLACE TRIGGER risk_sources_history_insert AFTER INSERT ON risk_sources
 REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
-EXECUTE FUNCTION record_history('risk_source_history', 'source_id', '{"l": "L", "e": "E", "c": "C", "s": "S"}');
+EXECUTE FUNCTION risk_sources_history();
 CREATE OR REPLACE TRIGGER risk_sources_history_update AFTER UPDATE ON risk_sources
 REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
-EXECUTE FUNCTION record_history('risk_source_history', 'source_id', '{"l": "L", "e": "E", "c": "C", "s": "S"}');
+EXECUTE FUNCTION risk_sources_history();
 
 CREATE OR REPLACE TRIGGER shelters_history_insert AFTER INSERT ON shelters
-REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION record_history('shelter_history', 'shelter_id');
+REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION shelters_history();
 CREATE OR REPLACE TRIGGER shelters_history_update AFTER UPDATE ON shelters
 REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
-EXECUTE FUNCTION record_history('shelter_history', 'shelter_id');
+EXECUTE FUNCTION shelters_history();
 
 CREATE OR REPLACE TRIGGER hazard_points_history_insert AFTER INSERT ON hazard_points
-REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION record_history('hazard_point_history', 'hazard_id');
+REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION hazard_points_history();
 CREATE OR REPLACE TRIGGER hazard_points_history_update AFTER UPDATE ON hazard_points
 REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
-EXECUTE FUNCTION record_history('hazard_point_history', 'hazard_id');
+EXECUTE FUNCTION hazard_points_history();

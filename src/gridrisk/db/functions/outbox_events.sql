@@ -1,8 +1,8 @@
 -- The outbox: rows in `events` that the event hub relays to live maps, tile caches and webhooks,
 -- written by the statement that made the change (so an event exists exactly when its change
 -- commits) through outbox_write. The kinds written here: feature_changed (a registry's rows moved
--- or changed), layer_changed (a grid was re-imported), work_order and warning; cell_colour events
--- come from risk_recolour (recolour.sql).
+-- or changed), layer_changed (a grid was re-imported), cell_workers, work_order and warning;
+-- cell_colour events come from cell_counts_apply (recolour.sql).
 
 -- Append events of P_KIND with these payloads, in order, and wake the event hub (events/outbox.py
 -- listens on the channel). Returns how many were written.
@@ -106,6 +106,35 @@ END $$;
 CREATE OR REPLACE TRIGGER layers_changed AFTER UPDATE ON layers
 REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
 FOR EACH STATEMENT EXECUTE FUNCTION layer_changed_event();
+
+-- Who works in a cell changed (assigned, renamed, linked to a key, removed): one event per
+-- statement, naming the cells, so /cells/at answers from memory show it at once, like a colour.
+CREATE OR REPLACE FUNCTION cell_workers_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    cells jsonb;
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        SELECT jsonb_agg(DISTINCT jsonb_build_array(c.layer, c.cell_code))
+        INTO cells FROM (SELECT layer, cell_code FROM new_rows UNION SELECT layer, cell_code FROM old_rows) c;
+    ELSIF TG_OP = 'INSERT' THEN
+        SELECT jsonb_agg(DISTINCT jsonb_build_array(c.layer, c.cell_code)) INTO cells FROM new_rows c;
+    ELSE
+        SELECT jsonb_agg(DISTINCT jsonb_build_array(c.layer, c.cell_code)) INTO cells FROM old_rows c;
+    END IF;
+    IF cells IS NOT NULL THEN
+        PERFORM outbox_write('cell_workers', ARRAY[jsonb_build_object(
+            'op', lower(TG_OP), 'count', jsonb_array_length(cells),
+            'cells', CASE WHEN jsonb_array_length(cells) <= 500 THEN cells END)]);
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE TRIGGER cell_workers_changed_insert AFTER INSERT ON cell_workers
+REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cell_workers_changed();
+CREATE OR REPLACE TRIGGER cell_workers_changed_update AFTER UPDATE ON cell_workers
+REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cell_workers_changed();
+CREATE OR REPLACE TRIGGER cell_workers_changed_delete AFTER DELETE ON cell_workers
+REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cell_workers_changed();
 
 -- Work-order events: one per order created, and one per order whose status, action, cell or due
 -- time changed, written by whatever statement changed it (targeting or a worker).
