@@ -260,12 +260,30 @@ def demo_build(
         list[str] | None, typer.Option(help="Only these district codes (small test city)")
     ] = None,
     scale: Annotated[
-        float, typer.Option(help="Fraction of Nanjing's real cell counts", min=0.001, max=1)
+        float,
+        typer.Option(
+            help="Below 1: that fraction of Nanjing's cell counts (a small test city). 2 to 13: the whole"
+            " demo city (registries too) copied that many times side by side, as the cities of a province",
+            min=0.001,
+            max=13,
+        ),
     ] = 1.0,
 ) -> None:
     """Build the demo Nanjing: districts and the three grids at real counts, with workers."""
-    from gridrisk.demo.build import build_demo
+    from gridrisk.demo.build import build_demo, ensure_demo
+    from gridrisk.demo.province import build_province
 
+    if scale > 1:
+        if scale != int(scale) or districts:
+            raise _fail(
+                f"--scale {scale:g} copies the whole city", "give a whole number of copies, no --districts"
+            )
+        with _connect(Settings()) as conn, _progress() as progress:
+            for line in ensure_demo(conn, seed=seed, progress=progress):
+                console.print(line)
+            summary = build_province(conn, int(scale), progress=progress)
+        console.print(f"province of {int(scale)} cities: {summary}")
+        return
     with _connect(Settings()) as conn, _progress() as progress:
         summary = build_demo(
             conn, seed=seed, district_codes=districts, scale=scale, progress=progress, hazards=True
