@@ -551,3 +551,59 @@ def test_validation_at_real_scale_of_22500_cells():
     assert report.errors[1]["area_m2"] == pytest.approx(10_000, rel=0.005)
     assert report.summary["cell_area_m2"] == pytest.approx(225_000_000 - 10_000, rel=0.001)
     assert cleaned.geometry.is_valid.sum() == 22_499
+
+
+# ------------------------------------------------------------------------------- shapefile text encoding
+
+
+def write_encoded_shapefile(gdf: gpd.GeoDataFrame, folder: Path, encoding: str, *, cpg: bool) -> Path:
+    """A zipped shapefile whose .dbf text is in ENCODING, with or without the .cpg that says so."""
+    shp_dir = folder / f"shp-{encoding}-{cpg}"
+    shp_dir.mkdir()
+    pyogrio.write_dataframe(gdf, shp_dir / "cells.shp", driver="ESRI Shapefile", encoding=encoding)
+    path = folder / f"grid-{encoding}-{cpg}.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for part in sorted(shp_dir.iterdir()):
+            if cpg or part.suffix.lower() != ".cpg":
+                archive.write(part, arcname=part.name)
+    return path
+
+
+def chinese_names(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    out = wgs84(gdf).copy()
+    out["name"] = [f"玄武区第{i}网格" for i in range(len(out))]
+    return out
+
+
+@pytest.mark.parametrize(
+    "encoding,cpg,read_as,how",
+    [
+        ("GBK", False, "GB18030", "detected"),  # the mojibake case: GDAL alone reads ÐþÎäÇø
+        ("GBK", True, "GBK", "cpg"),
+        ("UTF-8", False, "UTF-8", "detected"),
+    ],
+)
+def test_shapefile_text_is_read_in_its_encoding(grid, city, tmp_path, encoding, cpg, read_as, how):
+    source = chinese_names(grid)
+    result = read_layer_file(write_encoded_shapefile(source, tmp_path, encoding, cpg=cpg))
+    assert list(result.gdf["name"]) == list(source["name"])
+    assert result.text_encoding == {"encoding": read_as, "how": how}
+    _, report = validate_cells(result.gdf, city)
+    assert report.summary["text_encoding"] == {"encoding": read_as, "how": how}
+    # Only a guess that is not UTF-8 is worth a warning.
+    assert ("encoding_detected" in kinds(report.warnings)) == (read_as == "GB18030")
+
+
+def test_text_in_neither_utf8_nor_gb18030_is_refused_unless_its_encoding_is_given(grid, tmp_path):
+    source = wgs84(grid).copy()
+    source["name"] = ["ÿþý" for _ in range(len(source))]  # Latin-1 bytes FF FE FD: not UTF-8, not GB18030
+    path = write_encoded_shapefile(source, tmp_path, "ISO-8859-1", cpg=False)
+    with pytest.raises(GridFileError, match="neither UTF-8 nor GB18030.*--encoding"):
+        read_layer_file(path)
+    given = read_layer_file(path, encoding="latin-1")
+    assert set(given.gdf["name"]) == {"ÿþý"} and given.text_encoding == {
+        "encoding": "latin-1",
+        "how": "given",
+    }
+    with pytest.raises(GridFileError, match="unknown text encoding"):
+        read_layer_file(path, encoding="klingon")

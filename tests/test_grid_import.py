@@ -154,3 +154,50 @@ def test_cli_rejects_with_a_report_and_exit_code(city_db_url, tmp_path, monkeypa
     result = CliRunner().invoke(cli_app, ["grids", "import", "emergency", str(path)])
     assert result.exit_code == 1
     assert "invalid_geometry" in result.output
+
+
+def _zipped_shapefile(gdf: gpd.GeoDataFrame, folder, encoding: str, *, cpg: bool) -> bytes:
+    """A zipped shapefile whose text is in ENCODING, without the .cpg unless CPG (as many are delivered)."""
+    import zipfile
+
+    import pyogrio
+
+    pyogrio.write_dataframe(gdf, folder / "cells.shp", driver="ESRI Shapefile", encoding=encoding)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        for part in sorted(folder.iterdir()):
+            if cpg or part.suffix.lower() != ".cpg":
+                archive.write(part, arcname=part.name)
+    return buf.getvalue()
+
+
+def test_a_gbk_shapefile_without_cpg_imports_with_its_chinese_names(
+    city_client, city_db_url, city_keys, tmp_path
+):
+    """Not ÐþÎäÇø: the text is found to be GB18030, imported right, and the report says how it was read."""
+    gdf = _export(city_db_url, "district")
+    gdf["name"] = [f"{n}（GBK）" for n in gdf["name"]]
+    data = _zipped_shapefile(gdf, tmp_path, "GBK", cpg=False)
+    r = city_client.post(
+        "/layers/district/import",
+        headers=bearer(city_keys["admin"]),
+        files={"file": ("districts.zip", io.BytesIO(data), "application/zip")},
+    )
+    assert r.status_code == 200, r.text
+    report = r.json()["report"]
+    assert report["summary"]["text_encoding"] == {"encoding": "GB18030", "how": "detected"}
+    assert "encoding_detected" in {w["kind"] for w in report["warnings"]}
+    with psycopg.connect(city_db_url) as conn:
+        names = [r[0] for r in conn.execute("SELECT name FROM cells WHERE layer = 'district' ORDER BY code")]
+    assert names == list(gdf["name"]) and all("（GBK）" in n for n in names)
+    # Text that is not what the form says is refused, and nothing changes.
+    before = _state(city_db_url, "district")
+    r = city_client.post(
+        "/layers/district/import",
+        headers=bearer(city_keys["admin"]),
+        files={"file": ("districts.zip", io.BytesIO(data), "application/zip")},
+        data={"encoding": "ascii"},
+    )
+    assert_problem(r, 422)
+    assert "not valid ascii" in r.json()["detail"]
+    assert _state(city_db_url, "district") == before

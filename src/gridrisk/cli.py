@@ -228,6 +228,10 @@ def grids_import(
     file: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, zipped Shapefile or GeoParquet")],
     code_field: Annotated[str | None, typer.Option(help="Field holding the cell code")] = None,
     name_field: Annotated[str | None, typer.Option(help="Field holding the cell name")] = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option(help="A shapefile's text encoding (e.g. GBK); default: its .cpg, else UTF-8 or GB18030"),
+    ] = None,
     repair: Annotated[bool, typer.Option(help="Repair invalid geometries instead of rejecting them")] = False,
     allow_gaps: Annotated[bool, typer.Option(help="Accept a grid that covers only part of the city")] = False,
 ) -> None:
@@ -243,6 +247,7 @@ def grids_import(
             file,
             code_field=code_field,
             name_field=name_field,
+            encoding=encoding,
             repair=repair,
             allow_gaps=allow_gaps,
             source=file.name,

@@ -23,6 +23,7 @@ import pyogrio
 from pyproj import CRS
 
 from gridrisk.geometry.polygons import WGS84
+from gridrisk.imports.text_encoding import RAW, TextEncodingError, decode_raw_text
 
 ACCEPTED_FORMATS = (
     "GeoJSON (.geojson, .json), GeoPackage (.gpkg), zipped Shapefile (.zip with the .shp, .shx, .dbf "
@@ -50,6 +51,7 @@ MAX_ROWS_PER_DUPLICATE = 20
 # Checks in report order; also the order of `summary["counts"]`.
 KINDS = (
     "crs_assumed",
+    "encoding_detected",
     "empty_geometry",
     "non_polygon",
     "bad_coordinates",
@@ -80,24 +82,35 @@ class ReadResult:
     feature_count: int
     crs_assumed: bool = False  # the file declared no CRS; coordinates were taken as EPSG:4326
     columns: dict[str, str] = field(default_factory=dict)  # role ("code", "name", ...) -> column in the file
+    # The attribute text's encoding and how it was known: "format" (the format fixes it), "cpg",
+    # "given" (by the caller) or "detected" (a shapefile without .cpg: UTF-8, else GB18030).
+    text_encoding: dict[str, str] = field(default_factory=dict)
 
 
 def read_layer_file(
-    path: str | Path, *, code_field: str | None = None, name_field: str | None = None
+    path: str | Path,
+    *,
+    code_field: str | None = None,
+    name_field: str | None = None,
+    encoding: str | None = None,
 ) -> ReadResult:
-    """Read a delivered grid file into lon/lat cells with normalised columns, so validation sees one shape."""
+    """Read a delivered grid file into lon/lat cells with normalised columns, so validation sees one shape.
+
+    ENCODING names the attribute text's encoding of a shapefile (otherwise its .cpg, else detected).
+    """
     path = Path(path)
-    raw = _read_raw(path)
+    raw = _read_raw(path, encoding)
+    text_encoding = raw.attrs.get("text_encoding") or {"encoding": "UTF-8", "how": "format"}
     if len(raw) == 0:
         raise GridFileError(f"{path.name} contains no features; a grid file needs one polygon per cell.")
     raw, source_crs, assumed = _to_wgs84(raw, path.name)
     columns = _pick_columns(raw, code_field, name_field)
     gdf = _normalise(raw, columns)
-    gdf.attrs.update(source_crs=source_crs, crs_assumed=assumed)
-    return ReadResult(gdf, source_crs, len(gdf), assumed, columns)
+    gdf.attrs.update(source_crs=source_crs, crs_assumed=assumed, text_encoding=text_encoding)
+    return ReadResult(gdf, source_crs, len(gdf), assumed, columns, text_encoding)
 
 
-def _read_raw(path: Path) -> gpd.GeoDataFrame:
+def _read_raw(path: Path, encoding: str | None = None) -> gpd.GeoDataFrame:
     """Dispatch on the file extension and turn every reader failure into a GridFileError."""
     suffix = path.suffix.lower()
     reader = _READERS.get(suffix)
@@ -109,7 +122,7 @@ def _read_raw(path: Path) -> gpd.GeoDataFrame:
     if not path.is_file():
         raise GridFileError(f"{path.name}: file not found.")
     try:
-        gdf = reader(path)
+        gdf = _read_zipped_shapefile(path, encoding) if suffix == ".zip" else reader(path)
     except GridFileError:
         raise
     except Exception as exc:  # GDAL, pyarrow and zipfile raise many types for damaged input
@@ -138,8 +151,12 @@ def _read_gpkg(path: Path) -> gpd.GeoDataFrame:
     return pyogrio.read_dataframe(path, layer=(spatial or [layers[0][0]])[0])
 
 
-def _read_zipped_shapefile(path: Path) -> gpd.GeoDataFrame:
-    """The first .shp in the archive, read in place through GDAL's /vsizip/ (no extraction)."""
+def _read_zipped_shapefile(path: Path, encoding: str | None = None) -> gpd.GeoDataFrame:
+    """The first .shp in the archive, read in place through GDAL's /vsizip/ (no extraction).
+
+    Its text's encoding: ENCODING when given, else what a .cpg beside it says (GDAL reads it), else
+    detected (text_encoding.py): a .dbf without .cpg is read byte for byte and decoded here.
+    """
     with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
     # macOS archivers add __MACOSX/._name.shp resource forks that are not shapefiles.
@@ -149,7 +166,34 @@ def _read_zipped_shapefile(path: Path) -> gpd.GeoDataFrame:
             f"{path.name} contains no .shp file. Zip the shapefile's .shp, .shx, .dbf and .prj together "
             f"(found: {', '.join(names[:10]) or 'nothing'})."
         )
-    return pyogrio.read_dataframe(f"/vsizip/{path.resolve()}/{shapefiles[0]}")
+    shp = shapefiles[0]
+    source = f"/vsizip/{path.resolve()}/{shp}"
+    if encoding:
+        try:
+            "".encode(encoding)
+        except LookupError as exc:
+            raise GridFileError(
+                f"unknown text encoding '{encoding}'; e.g. UTF-8, GB18030, GBK, Big5"
+            ) from exc
+        try:  # decoded here: Python knows more encodings, and their names, than GDAL's recoding
+            gdf, _ = decode_raw_text(pyogrio.read_dataframe(source, encoding=RAW), path.name, encoding)
+        except TextEncodingError as exc:
+            raise GridFileError(str(exc)) from exc
+        gdf.attrs["text_encoding"] = {"encoding": encoding, "how": "given"}
+        return gdf
+    cpg = next((n for n in names if n.lower() == shp[:-4].lower() + ".cpg"), None)
+    if cpg is not None:
+        with zipfile.ZipFile(path) as archive:
+            declared = archive.read(cpg).decode("ascii", "replace").strip() or "?"
+        gdf = pyogrio.read_dataframe(source)
+        gdf.attrs["text_encoding"] = {"encoding": declared, "how": "cpg"}
+        return gdf
+    try:
+        gdf, detected = decode_raw_text(pyogrio.read_dataframe(source, encoding=RAW), path.name)
+    except TextEncodingError as exc:
+        raise GridFileError(str(exc)) from exc
+    gdf.attrs["text_encoding"] = {"encoding": detected, "how": "detected"}
+    return gdf
 
 
 def _read_parquet(path: Path) -> gpd.GeoDataFrame:
@@ -163,7 +207,7 @@ def _read_parquet(path: Path) -> gpd.GeoDataFrame:
     return gpd.read_parquet(path)
 
 
-_READERS: dict[str, Callable[[Path], gpd.GeoDataFrame]] = {
+_READERS: dict[str, Callable[..., gpd.GeoDataFrame]] = {
     ".geojson": _read_ogr,
     ".json": _read_ogr,
     ".gpkg": _read_gpkg,

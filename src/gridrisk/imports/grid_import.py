@@ -41,6 +41,7 @@ def import_layer_file(
     *,
     code_field: str | None = None,
     name_field: str | None = None,
+    encoding: str | None = None,
     repair: bool = False,
     allow_gaps: bool = False,
     source: str | None = None,
@@ -58,7 +59,7 @@ def import_layer_file(
             )
         report_progress("reading", 0, 1)
         try:
-            read = read_layer_file(path, code_field=code_field, name_field=name_field)
+            read = read_layer_file(path, code_field=code_field, name_field=name_field, encoding=encoding)
         except GridFileError as exc:
             report = {
                 "ok": False,

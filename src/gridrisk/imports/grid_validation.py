@@ -110,6 +110,13 @@ def validate_cells(
             "longitude/latitude (EPSG:4326). If cells land in the wrong place, add the CRS to the file."
         )
         issues.add("crs_assumed", "warning", message)
+    text = frame.attrs.get("text_encoding") or {}
+    if text.get("how") == "detected" and text.get("encoding") != "UTF-8":
+        message = (
+            f"The shapefile has no .cpg saying how its text is encoded; it was read as {text['encoding']}"
+            " (it is not UTF-8). Check the names; if they are wrong, give the encoding, or add a .cpg."
+        )
+        issues.add("encoding_detected", "warning", message)
     cells = _check_geometries(frame, issues, repair)
     _check_codes(cells, issues)
 
@@ -137,6 +144,8 @@ def validate_cells(
         "outside_area_m2": outside_area,
     }
     report = _build_report(issues, len(frame), frame.attrs.get("source_crs") or WGS84, totals, tol)
+    if text:  # which encoding the names were read in, and how it was known
+        report.summary["text_encoding"] = dict(text)
     return cleaned, report
 
 

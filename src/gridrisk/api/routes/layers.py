@@ -111,6 +111,14 @@ async def import_layer(
     file: Annotated[UploadFile, File(description="The layer file")],
     code_field: Annotated[str | None, Form()] = None,
     name_field: Annotated[str | None, Form()] = None,
+    encoding: Annotated[
+        str | None,
+        Form(
+            max_length=32,
+            description="A zipped shapefile's text encoding (e.g. GBK); by default its .cpg says, else the "
+            "text is read as UTF-8 if it is, else as GB18030 (the report's summary.text_encoding says which)",
+        ),
+    ] = None,
     repair: Annotated[bool, Form(description="Repair invalid geometries instead of rejecting them")] = False,
     allow_gaps: Annotated[bool, Form(description="Accept a grid covering only part of the city")] = False,
 ):
@@ -132,6 +140,7 @@ async def import_layer(
             path,
             code_field=code_field,
             name_field=name_field,
+            encoding=encoding,
             repair=repair,
             allow_gaps=allow_gaps,
             source=file.filename,
