@@ -201,3 +201,23 @@ def test_a_gbk_shapefile_without_cpg_imports_with_its_chinese_names(
     assert_problem(r, 422)
     assert "not valid ascii" in r.json()["detail"]
     assert _state(city_db_url, "district") == before
+
+
+def test_a_dry_run_returns_the_full_report_and_writes_nothing(city_client, city_db_url, city_keys):
+    gdf = _export(city_db_url, "comprehensive")
+    before = _state(city_db_url, "comprehensive")
+    with psycopg.connect(city_db_url) as conn:
+        logged = conn.execute("SELECT count(*) FROM layer_imports").fetchone()[0]
+    r = _upload(city_client, city_keys["admin"], "comprehensive", gdf, dry_run=True)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["dry_run"] is True and body["result"] is None and body["report"]["ok"] is True
+    assert "nothing was written" in body["message"]
+    metric = gdf.to_crs(4549)
+    metric.loc[5, "geometry"] = metric.loc[5, "geometry"].buffer(150)
+    r = _upload(city_client, city_keys["admin"], "comprehensive", metric.to_crs(4326), dry_run=True)
+    assert_problem(r, 422)
+    assert "overlap" in {e["kind"] for e in r.json()["report"]["errors"]}
+    assert _state(city_db_url, "comprehensive") == before
+    with psycopg.connect(city_db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM layer_imports").fetchone()[0] == logged

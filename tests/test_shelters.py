@@ -809,3 +809,34 @@ def test_demo_shelters_are_deterministic_inside_and_sized(city_db_url):
     statuses = [r[3] for r in rows]
     assert set(statuses) <= {"standby", "open", "closed"} and statuses.count("standby") > 0.8 * len(rows)
     assert len({r[5] for r in rows}) == len(rows)  # unique names
+
+
+def test_a_dry_run_reports_the_import_and_writes_nothing(city_client, city_db_url, city_keys):
+    """Every check of the real import (database ones included), its counts, and no row, history or event."""
+
+    def state():
+        with psycopg.connect(city_db_url) as conn:
+            return conn.execute(
+                "SELECT (SELECT count(*) FROM shelters), (SELECT count(*) FROM shelter_history),"
+                " (SELECT coalesce(max(id), 0) FROM events)"
+            ).fetchone()
+
+    before = state()
+    r = city_client.post(
+        "/shelters/import",
+        files={"file": ("shelters.csv", io.BytesIO(CSV.encode()))},
+        data={"dry_run": "true"},
+        headers=bearer(city_keys["operator"]),
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["dry_run"] is True and r.json()["inserted"] == 3
+    assert state() == before
+    bad = CSV.replace("6000", "-5", 1)
+    r = city_client.post(
+        "/shelters/import",
+        files={"file": ("shelters.csv", io.BytesIO(bad.encode()))},
+        data={"dry_run": "true"},
+        headers=bearer(city_keys["operator"]),
+    )
+    assert_problem(r, 422)
+    assert r.json()["report"]["errors"] and state() == before

@@ -234,6 +234,7 @@ def grids_import(
     ] = None,
     repair: Annotated[bool, typer.Option(help="Repair invalid geometries instead of rejecting them")] = False,
     allow_gaps: Annotated[bool, typer.Option(help="Accept a grid that covers only part of the city")] = False,
+    dry_run: Annotated[bool, typer.Option(help="Check the file and print the report; write nothing")] = False,
 ) -> None:
     """Validate a layer file and, when it has no errors, replace the layer atomically."""
     from gridrisk.imports.grid_import import import_layer_file, print_report
@@ -252,6 +253,7 @@ def grids_import(
             allow_gaps=allow_gaps,
             source=file.name,
             progress=progress,
+            dry_run=dry_run,
         )
     print_report(outcome, Console())
     if not outcome.ok:

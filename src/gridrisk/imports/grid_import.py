@@ -46,8 +46,13 @@ def import_layer_file(
     allow_gaps: bool = False,
     source: str | None = None,
     progress: Progress | None = None,
+    dry_run: bool = False,
 ) -> ImportOutcome:
-    """Validate PATH as LAYER and, when it has no errors, replace the layer in one transaction."""
+    """Validate PATH as LAYER and, when it has no errors, replace the layer in one transaction.
+
+    DRY_RUN: the same reading and validation, the same report, and nothing written (not even the
+    import log).
+    """
     started = time.perf_counter()
     report_progress = progress or (lambda *_: None)
     with psycopg.connect(database_url) as conn:
@@ -78,7 +83,19 @@ def import_layer_file(
         if not validation.ok:
             n = len(validation.errors)
             message = f"the file has {n} error(s); nothing was imported and layer '{layer}' is unchanged"
+            if dry_run:
+                return ImportOutcome(
+                    ok=False, message=message, report=report, seconds=time.perf_counter() - started
+                )
             return _rejected(conn, layer, source, message, report, started)
+        if dry_run:
+            return ImportOutcome(
+                ok=True,
+                message=f"dry run: {len(clean)} cells would be imported into '{layer}'; nothing was written",
+                report=report,
+                seconds=time.perf_counter() - started,
+                extra={"dry_run": True},
+            )
         clean = clean[["code", "name", "name_en", "population", "district_code", "geometry"]]
         with conn.transaction():
             result = write_layer(conn, layer, clean, source=source or path.name, progress=progress)

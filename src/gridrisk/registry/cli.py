@@ -30,6 +30,9 @@ def _app(kind: FeatureKind, connect: Callable, progress: Callable, fail: Callabl
             str | None, typer.Option("--format", help="csv, geojson or gpkg (default: from the extension)")
         ] = None,
         actor: Annotated[str, typer.Option(help="Recorded as the author of the changes")] = "cli",
+        dry_run: Annotated[
+            bool, typer.Option(help="Check every row as the import would, report, and write nothing")
+        ] = False,
     ) -> None:
         from gridrisk.imports.bulk_import import ImportFormatError, iter_error_lines
         from gridrisk.registry.bulk import import_file
@@ -39,7 +42,9 @@ def _app(kind: FeatureKind, connect: Callable, progress: Callable, fail: Callabl
             raise fail(f"no file {file}")
         with connect(Settings()) as conn, progress() as bar:
             try:
-                result = import_file(conn, kind, file, fmt=fmt, actor=actor, progress=bar)
+                # A dry run's import is a savepoint inside a transaction that is rolled back.
+                with conn.transaction(force_rollback=dry_run):
+                    result = import_file(conn, kind, file, fmt=fmt, actor=actor, progress=bar)
             except ImportFormatError as exc:
                 raise fail(str(exc), "name the file .csv, .geojson or .gpkg, or pass --format") from exc
             if not result.ok:
@@ -48,7 +53,12 @@ def _app(kind: FeatureKind, connect: Callable, progress: Callable, fail: Callabl
             console.print(line, markup=False)
         if not result.ok:
             raise fail(result.message, "fix the rows listed above and import the file again")
-        console.print(f"[green]{result.message}[/green] ({result.seconds:.1f} s)")
+        if dry_run:
+            console.print(
+                f"[green]dry run: {result.message}; nothing was written[/green] ({result.seconds:.1f} s)"
+            )
+        else:
+            console.print(f"[green]{result.message}[/green] ({result.seconds:.1f} s)")
 
     import_file_cmd.__doc__ = (
         f"Upsert {kind.plural} by {kind.key} from a file: every row or none, with a row report"

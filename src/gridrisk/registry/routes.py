@@ -260,11 +260,20 @@ def _import_description(kind: FeatureKind) -> str:
     return " ".join(p for p in parts if p)
 
 
-def _run_import(kind: FeatureKind, database_url: str, data: bytes, fmt: str, actor: str) -> ImportResult:
-    """The whole import on its own sync connection; committed on success, rolled back otherwise."""
+def _run_import(
+    kind: FeatureKind, database_url: str, data: bytes, fmt: str, actor: str, dry_run: bool = False
+) -> ImportResult:
+    """The whole import on its own sync connection; committed on success, rolled back otherwise.
+
+    A dry run does all of it, database checks and upsert included, so its report is the real one,
+    and rolls it all back.
+    """
     from gridrisk.registry.bulk import import_file
 
     with psycopg.connect(database_url, application_name="gridrisk-import") as conn:
+        if dry_run:  # the import's own transaction becomes a savepoint inside this one
+            with conn.transaction(force_rollback=True):
+                return import_file(conn, kind, data, fmt=fmt, actor=actor)
         result = import_file(conn, kind, data, fmt=fmt, actor=actor)
         if not result.ok:
             conn.rollback()
@@ -279,7 +288,13 @@ ImportFormat = Annotated[
 
 def _import_route(router: APIRouter, kind: FeatureKind) -> None:
     async def import_features(
-        settings: SettingsDep, who: Writer, file: ImportFile, format: ImportFormat = None
+        settings: SettingsDep,
+        who: Writer,
+        file: ImportFile,
+        format: ImportFormat = None,
+        dry_run: Annotated[
+            bool, Form(description="Check every row as the import would, report, and write nothing")
+        ] = False,
     ):
         try:
             fmt = detect_format(file.filename, format)
@@ -287,10 +302,12 @@ def _import_route(router: APIRouter, kind: FeatureKind) -> None:
             raise UnsupportedMediaType(f"{str(exc)[0].upper()}{str(exc)[1:]}.") from exc
         data = await file.read()
         # Parsing, validating and the database work all block: keep them off the event loop.
-        result = await run_in_threadpool(_run_import, kind, settings.database_url, data, fmt, who.name)
+        result = await run_in_threadpool(
+            _run_import, kind, settings.database_url, data, fmt, who.name, dry_run
+        )
         if not result.ok:
             raise InvalidInput(result.message, report=result.report())
-        return OrjsonResponse(result.summary())
+        return OrjsonResponse({**result.summary(), "dry_run": dry_run})
 
     router.add_api_route(
         f"{kind.path}/import",

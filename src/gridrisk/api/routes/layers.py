@@ -121,6 +121,9 @@ async def import_layer(
     ] = None,
     repair: Annotated[bool, Form(description="Repair invalid geometries instead of rejecting them")] = False,
     allow_gaps: Annotated[bool, Form(description="Accept a grid covering only part of the city")] = False,
+    dry_run: Annotated[
+        bool, Form(description="Check the file and return the full report; write nothing (result is null)")
+    ] = False,
 ):
     from gridrisk.imports.grid_import import import_layer_file
 
@@ -144,7 +147,10 @@ async def import_layer(
             repair=repair,
             allow_gaps=allow_gaps,
             source=file.filename,
+            dry_run=dry_run,
         )
     if not outcome.ok:
         raise InvalidInput(outcome.message, report=outcome.report)
-    return OrjsonResponse({"report": outcome.report, "result": outcome.result})
+    return OrjsonResponse(
+        {"report": outcome.report, "result": outcome.result, "dry_run": dry_run, "message": outcome.message}
+    )
