@@ -54,9 +54,8 @@ def _app(kind: FeatureKind, connect: Callable, progress: Callable, fail: Callabl
         if not result.ok:
             raise fail(result.message, "fix the rows listed above and import the file again")
         if dry_run:
-            console.print(
-                f"[green]dry run: {result.message}; nothing was written[/green] ({result.seconds:.1f} s)"
-            )
+            message = result.message.rstrip(".")
+            console.print(f"[green]dry run: {message}; nothing was written[/green] ({result.seconds:.1f} s)")
         else:
             console.print(f"[green]{result.message}[/green] ({result.seconds:.1f} s)")
 
