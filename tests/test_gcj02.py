@@ -50,3 +50,17 @@ def test_geometries_are_converted_vertex_by_vertex():
     gcj = shapely.transform(square, lambda c: np.column_stack(wgs84_to_gcj02(c[:, 0], c[:, 1])))
     back = geometry_gcj02_to_wgs84(gcj)
     assert shapely.equals_exact(back, square, tolerance=1e-8)
+
+
+def test_bd09_round_trips_through_gcj02_within_a_millimetre():
+    from gridrisk.geometry.gcj02 import bd09_to_gcj02, bd09_to_wgs84, gcj02_to_bd09, wgs84_to_gcj02
+
+    lon, lat = np.array([118.7969, 118.3, 119.2]), np.array([32.0603, 31.3, 32.6])
+    glon, glat = wgs84_to_gcj02(lon, lat)
+    blon, blat = gcj02_to_bd09(glon, glat)
+    # Baidu's offset is about 0.0065° east and 0.006° north of GCJ-02 (some 600-700 m) in Nanjing.
+    assert np.all(np.abs(blon - glon - 0.0065) < 0.001) and np.all(np.abs(blat - glat - 0.006) < 0.001)
+    back_lon, back_lat = bd09_to_gcj02(blon, blat)
+    assert np.max(np.abs(back_lon - glon)) < 1e-8 and np.max(np.abs(back_lat - glat)) < 1e-8
+    wlon, wlat = bd09_to_wgs84(blon, blat)
+    assert np.max(np.abs(wlon - lon)) < 1e-8 and np.max(np.abs(wlat - lat)) < 1e-8  # ≈ 1 mm

@@ -840,3 +840,38 @@ def test_a_dry_run_reports_the_import_and_writes_nothing(city_client, city_db_ur
     )
     assert_problem(r, 422)
     assert r.json()["report"]["errors"] and state() == before
+
+
+@pytest.mark.parametrize("system", ["GCJ-02", "BD-09"])
+def test_coordinates_picked_on_chinese_web_maps_are_converted_on_import(
+    city_client, city_db_url, city_keys, system
+):
+    """A register whose lon/lat were picked on Amap (GCJ-02) or Baidu (BD-09) lands where it really is."""
+    from gridrisk.geometry.gcj02 import gcj02_to_bd09, wgs84_to_gcj02
+
+    true_lon, true_lat = 118.805, 32.075
+    lon, lat = wgs84_to_gcj02(true_lon, true_lat)
+    if system == "BD-09":
+        lon, lat = gcj02_to_bd09(lon, lat)
+    csv = (
+        "code,name,class,lon,lat,total_area_m2,effective_area_m2,capacity,status,facilities,address\n"
+        f"MAP-1,锁金村小学,emergency,{float(lon):.8f},{float(lat):.8f},9000,6000,,standby,,玄武区\n"
+    )
+    r = city_client.post(
+        "/shelters/import",
+        files={"file": ("shelters.csv", io.BytesIO(csv.encode()))},
+        data={"coordinates": system},
+        headers=bearer(city_keys["operator"]),
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["coordinates"] == f"{system} (converted to WGS 84)"
+    with psycopg.connect(city_db_url) as conn:
+        x, y = conn.execute("SELECT ST_X(geom), ST_Y(geom) FROM shelters WHERE code = 'MAP-1'").fetchone()
+    assert abs(x - true_lon) < 1e-6 and abs(y - true_lat) < 1e-6  # about 10 cm; unconverted: 500-1,200 m off
+    r = city_client.post(
+        "/shelters/import",
+        files={"file": ("shelters.csv", io.BytesIO(csv.encode()))},
+        data={"coordinates": "WGS-84-ish"},
+        headers=bearer(city_keys["operator"]),
+    )
+    assert_problem(r, 422)

@@ -50,6 +50,7 @@ class ImportResult:
     seconds: float = 0.0
     stages: dict[str, float] = field(default_factory=dict)
     message: str = ""
+    coordinates: str | None = None  # the offset system the file's lon/lat were in (GCJ-02, BD-09)
 
     def summary(self) -> dict[str, Any]:
         """The success body of the HTTP route and the CLI."""
@@ -59,6 +60,8 @@ class ImportResult:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "seconds": round(self.seconds, 3),
+            # What the coordinates were read as: WGS 84, or converted to it from a web map's system.
+            "coordinates": f"{self.coordinates} (converted to WGS 84)" if self.coordinates else "WGS 84",
         }
 
     def report(self) -> dict[str, Any]:

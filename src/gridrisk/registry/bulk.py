@@ -235,14 +235,22 @@ def import_records(
     *,
     actor: str,
     crs: CRS | None = None,
+    coordinates: str | None = None,
     progress: Progress | None = None,
     started: float | None = None,
     stages: dict[str, float] | None = None,
     what: str = "The import was rejected",
 ) -> ImportResult:
-    """Validate RECORDS and upsert them all in one transaction (a savepoint inside the caller's)."""
+    """Validate RECORDS and upsert them all in one transaction (a savepoint inside the caller's).
+
+    COORDINATES: "GCJ-02" or "BD-09" when the records' lon/lat are a Chinese web map's (converted).
+    """
     with _no_gc():
-        return _import_records(conn, kind, records, actor, crs, progress, started, stages, what)
+        result = _import_records(
+            conn, kind, records, actor, (crs, coordinates), progress, started, stages, what
+        )
+    result.coordinates = coordinates
+    return result
 
 
 @contextmanager
@@ -260,13 +268,14 @@ def _no_gc():
 
 
 def _import_records(conn, kind, records, actor, crs, progress, started, stages, what) -> ImportResult:
+    # CRS: (the file's CRS, the offset system its lon/lat are in), as validate_records takes them.
     started = time.perf_counter() if started is None else started
     report = progress or (lambda *_: None)
     stages = {} if stages is None else stages
     result = ImportResult(ok=True, rows=len(records), stages=stages)
     t = time.perf_counter()
     report("validating", 0, len(records))
-    batch, errors = validate_records(kind, records, crs)
+    batch, errors = validate_records(kind, records, *crs)
     report("validating", len(records), len(records))
     stages["validate"] = time.perf_counter() - t
     if not records:
@@ -321,6 +330,7 @@ def import_file(
     *,
     fmt: str | None = None,
     actor: str,
+    coordinates: str | None = None,
     progress: Progress | None = None,
 ) -> ImportResult:
     """Upsert KIND's features by code from a CSV, GeoJSON or GeoPackage file: all rows or none.
@@ -346,6 +356,7 @@ def import_file(
         parsed.records,
         actor=actor,
         crs=parsed.crs,
+        coordinates=coordinates,
         progress=progress,
         started=started,
         stages=stages,

@@ -33,6 +33,10 @@ def _app(kind: FeatureKind, connect: Callable, progress: Callable, fail: Callabl
         dry_run: Annotated[
             bool, typer.Option(help="Check every row as the import would, report, and write nothing")
         ] = False,
+        coordinates: Annotated[
+            str,
+            typer.Option(help="The file's lon/lat: WGS84 (GPS), GCJ-02 (Amap, Tencent) or BD-09 (Baidu)"),
+        ] = "WGS84",
     ) -> None:
         from gridrisk.imports.bulk_import import ImportFormatError, iter_error_lines
         from gridrisk.registry.bulk import import_file
@@ -40,11 +44,16 @@ def _app(kind: FeatureKind, connect: Callable, progress: Callable, fail: Callabl
 
         if not file.exists() or file.is_dir():
             raise fail(f"no file {file}")
+        if coordinates not in ("WGS84", "GCJ-02", "BD-09"):
+            raise fail(f"unknown --coordinates {coordinates}", "give WGS84, GCJ-02 or BD-09")
+        offset = None if coordinates == "WGS84" else coordinates
         with connect(Settings()) as conn, progress() as bar:
             try:
                 # A dry run's import is a savepoint inside a transaction that is rolled back.
                 with conn.transaction(force_rollback=dry_run):
-                    result = import_file(conn, kind, file, fmt=fmt, actor=actor, progress=bar)
+                    result = import_file(
+                        conn, kind, file, fmt=fmt, actor=actor, coordinates=offset, progress=bar
+                    )
             except ImportFormatError as exc:
                 raise fail(str(exc), "name the file .csv, .geojson or .gpkg, or pass --format") from exc
             if not result.ok:

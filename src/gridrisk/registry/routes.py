@@ -10,7 +10,7 @@ signatures are built from the description, so OpenAPI documents each kind's own 
 from __future__ import annotations
 
 import inspect
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import psycopg
 from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
@@ -261,7 +261,13 @@ def _import_description(kind: FeatureKind) -> str:
 
 
 def _run_import(
-    kind: FeatureKind, database_url: str, data: bytes, fmt: str, actor: str, dry_run: bool = False
+    kind: FeatureKind,
+    database_url: str,
+    data: bytes,
+    fmt: str,
+    actor: str,
+    dry_run: bool = False,
+    coordinates: str | None = None,
 ) -> ImportResult:
     """The whole import on its own sync connection; committed on success, rolled back otherwise.
 
@@ -273,8 +279,8 @@ def _run_import(
     with psycopg.connect(database_url, application_name="gridrisk-import") as conn:
         if dry_run:  # the import's own transaction becomes a savepoint inside this one
             with conn.transaction(force_rollback=True):
-                return import_file(conn, kind, data, fmt=fmt, actor=actor)
-        result = import_file(conn, kind, data, fmt=fmt, actor=actor)
+                return import_file(conn, kind, data, fmt=fmt, actor=actor, coordinates=coordinates)
+        result = import_file(conn, kind, data, fmt=fmt, actor=actor, coordinates=coordinates)
         if not result.ok:
             conn.rollback()
     return result
@@ -295,6 +301,13 @@ def _import_route(router: APIRouter, kind: FeatureKind) -> None:
         dry_run: Annotated[
             bool, Form(description="Check every row as the import would, report, and write nothing")
         ] = False,
+        coordinates: Annotated[
+            Literal["WGS84", "GCJ-02", "BD-09"],
+            Form(
+                description="What the file's lon/lat are: WGS 84 (GPS, the default), GCJ-02 (picked on Amap "
+                "or Tencent maps) or BD-09 (Baidu maps); the last two are converted to WGS 84"
+            ),
+        ] = "WGS84",
     ):
         try:
             fmt = detect_format(file.filename, format)
@@ -302,8 +315,9 @@ def _import_route(router: APIRouter, kind: FeatureKind) -> None:
             raise UnsupportedMediaType(f"{str(exc)[0].upper()}{str(exc)[1:]}.") from exc
         data = await file.read()
         # Parsing, validating and the database work all block: keep them off the event loop.
+        offset = None if coordinates == "WGS84" else coordinates
         result = await run_in_threadpool(
-            _run_import, kind, settings.database_url, data, fmt, who.name, dry_run
+            _run_import, kind, settings.database_url, data, fmt, who.name, dry_run, offset
         )
         if not result.ok:
             raise InvalidInput(result.message, report=result.report())

@@ -20,6 +20,7 @@ import shapely
 from pydantic import TypeAdapter, ValidationError
 from pyproj import CRS, Transformer
 
+from gridrisk.geometry.gcj02 import TO_WGS84
 from gridrisk.imports.bulk_import import RowError
 from gridrisk.models.geojson import GeometryIn
 from gridrisk.registry.files import Record, column_names
@@ -59,7 +60,7 @@ def _sentence(message: str) -> str:
 class _Rows:
     """Turns records into Create model inputs, collecting every row's errors."""
 
-    def __init__(self, kind: FeatureKind, crs: CRS | None) -> None:
+    def __init__(self, kind: FeatureKind, crs: CRS | None, coordinates: str | None = None) -> None:
         self.kind = kind
         self.fields = kind.fields
         self.known = set(column_names(sum(kind.file_columns, ()), kind.bulk.aliases).values())
@@ -67,6 +68,16 @@ class _Rows:
         if crs is not None:
             tf = Transformer.from_crs(crs, 4326, always_xy=True)
             self.transform = lambda xy: np.column_stack(tf.transform(xy[:, 0], xy[:, 1]))
+        # Lon/lat picked on Amap or Tencent maps (GCJ-02) or Baidu maps (BD-09): shifted back to WGS 84.
+        self.offset = TO_WGS84.get(coordinates or "")
+        if self.offset is not None:
+            offset, base = self.offset, self.transform
+
+            def shifted(xy):
+                xy = base(xy) if base is not None else xy
+                return np.column_stack(offset(xy[:, 0], xy[:, 1]))
+
+            self.transform = shifted
         self.errors: list[RowError] = []
 
     def error(self, rec: Record, field_: str, problem: str, value: Any = None) -> None:
@@ -112,6 +123,8 @@ class _Rows:
             if g is None:
                 self.error(rec, "wkt", "The WKT cannot be read.", str(wkt)[:80])
                 return _NOWHERE, "wkt"
+            if self.transform is not None:
+                g = shapely.transform(g, self.transform)
             return orjson.loads(shapely.to_geojson(g)), "wkt"
         if g is not None:
             if self.transform is not None or isinstance(g, shapely.Geometry):
@@ -143,6 +156,9 @@ class _Rows:
             coords.append(x)
         if len(coords) < 2:
             return _NOWHERE, "location"
+        if self.offset is not None:
+            x, y = self.offset(coords[0], coords[1])
+            coords = [float(x), float(y)]
         return {"type": "Point", "coordinates": coords}, "location"
 
     def field_of(self, loc: tuple, located_by: str) -> str:
@@ -168,10 +184,13 @@ class _Rows:
 
 
 def validate_records(
-    kind: FeatureKind, records: list[Record], crs: CRS | None = None
+    kind: FeatureKind, records: list[Record], crs: CRS | None = None, coordinates: str | None = None
 ) -> tuple[Batch, list[RowError]]:
-    """Check every record with the kind's Create model; the clean batch and every row error."""
-    rows = _Rows(kind, crs)
+    """Check every record with the kind's Create model; the clean batch and every row error.
+
+    COORDINATES: "GCJ-02" or "BD-09" when the file's lon/lat are in a Chinese web map's offset system.
+    """
+    rows = _Rows(kind, crs, coordinates)
     inputs: list[tuple[Record, dict, str]] = []
     bad: set[int] = set()  # rows with an error already: checked for the rest, never written
     for rec in records:
