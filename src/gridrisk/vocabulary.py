@@ -51,6 +51,11 @@ HAZARD_STATUSES: tuple[str, ...] = get_args(HazardStatus)
 # Statuses in which a point still counts on the four-colour map (the view cell_risk_items).
 HAZARD_ON_MAP = ("identified", "monitoring", "remediating")
 
+# What a file's lon/lat may be in: WGS 84 (GPS), or the offset systems of Chinese web maps, GCJ-02
+# (Amap, Tencent) and BD-09 (Baidu), converted to WGS 84 on import (geometry/gcj02.py).
+CoordinateSystem = Literal["WGS84", "GCJ-02", "BD-09"]
+COORDINATE_SYSTEMS: tuple[str, ...] = get_args(CoordinateSystem)
+
 # Targeted warnings (靶向预警) and work orders (响应工单).
 HazardType = Literal[
     "rainstorm",

@@ -38,19 +38,25 @@ def wgs84_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray, NDArray]:
     return lon + dlon, lat + dlat
 
 
+def _invert(forward, lon, lat, start, *, tol_deg: float, max_iter: int) -> tuple[NDArray, NDArray]:
+    """The point FORWARD maps to (LON, LAT), by fixed-point iteration from START: both offsets are
+    small and smooth, so each step removes nearly all of the error that remains."""
+    xlon, xlat = start
+    for _ in range(max_iter):
+        flon, flat = forward(xlon, xlat)
+        elon, elat = flon - lon, flat - lat
+        xlon, xlat = xlon - elon, xlat - elat
+        if max(np.max(np.abs(elon), initial=0.0), np.max(np.abs(elat), initial=0.0)) < tol_deg:
+            break
+    return xlon, xlat
+
+
 def gcj02_to_wgs84(
     lon: ArrayLike, lat: ArrayLike, *, tol_deg: float = 1e-10, max_iter: int = 30
 ) -> tuple[NDArray, NDArray]:
     """Invert GCJ-02 by fixed-point iteration; converges to ~1e-10° (≈0.01 mm) in a few steps."""
     glon, glat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
-    wlon, wlat = glon.copy(), glat.copy()
-    for _ in range(max_iter):
-        flon, flat = wgs84_to_gcj02(wlon, wlat)
-        elon, elat = flon - glon, flat - glat
-        wlon, wlat = wlon - elon, wlat - elat
-        if max(np.max(np.abs(elon), initial=0.0), np.max(np.abs(elat), initial=0.0)) < tol_deg:
-            break
-    return wlon, wlat
+    return _invert(wgs84_to_gcj02, glon, glat, (glon.copy(), glat.copy()), tol_deg=tol_deg, max_iter=max_iter)
 
 
 def geometry_gcj02_to_wgs84(geoms):
@@ -82,14 +88,8 @@ def bd09_to_gcj02(lon: ArrayLike, lat: ArrayLike, *, tol_deg: float = 1e-10) -> 
     x, y = blon - 0.0065, blat - 0.006
     z = np.sqrt(x * x + y * y) - 0.00002 * np.sin(y * _X_PI)
     theta = np.arctan2(y, x) - 0.000003 * np.cos(x * _X_PI)
-    glon, glat = z * np.cos(theta), z * np.sin(theta)
-    for _ in range(10):
-        flon, flat = gcj02_to_bd09(glon, glat)
-        elon, elat = flon - blon, flat - blat
-        glon, glat = glon - elon, glat - elat
-        if max(np.max(np.abs(elon), initial=0.0), np.max(np.abs(elat), initial=0.0)) < tol_deg:
-            break
-    return glon, glat
+    start = (z * np.cos(theta), z * np.sin(theta))
+    return _invert(gcj02_to_bd09, blon, blat, start, tol_deg=tol_deg, max_iter=10)
 
 
 def bd09_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray, NDArray]:

@@ -61,7 +61,9 @@ class ImportResult:
             "unchanged": self.unchanged,
             "seconds": round(self.seconds, 3),
             # What the coordinates were read as: WGS 84, or converted to it from a web map's system.
-            "coordinates": f"{self.coordinates} (converted to WGS 84)" if self.coordinates else "WGS 84",
+            "coordinates": f"{self.coordinates} (converted to WGS 84)"
+            if self.coordinates not in (None, "WGS84")
+            else "WGS 84",
         }
 
     def report(self) -> dict[str, Any]:

@@ -155,44 +155,38 @@ def _read_zipped_shapefile(path: Path, encoding: str | None = None) -> gpd.GeoDa
     """The first .shp in the archive, read in place through GDAL's /vsizip/ (no extraction).
 
     Its text's encoding: ENCODING when given, else what a .cpg beside it says (GDAL reads it), else
-    detected (text_encoding.py): a .dbf without .cpg is read byte for byte and decoded here.
+    detected (text_encoding.py). Given or detected, the .dbf is read byte for byte and decoded here:
+    Python knows more encodings, and their names, than GDAL's recoding does.
     """
     with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
-    # macOS archivers add __MACOSX/._name.shp resource forks that are not shapefiles.
-    shapefiles = [n for n in names if n.lower().endswith(".shp") and not n.startswith("__MACOSX/")]
-    if not shapefiles:
-        raise GridFileError(
-            f"{path.name} contains no .shp file. Zip the shapefile's .shp, .shx, .dbf and .prj together "
-            f"(found: {', '.join(names[:10]) or 'nothing'})."
-        )
-    shp = shapefiles[0]
+        # macOS archivers add __MACOSX/._name.shp resource forks that are not shapefiles.
+        shapefiles = [n for n in names if n.lower().endswith(".shp") and not n.startswith("__MACOSX/")]
+        if not shapefiles:
+            raise GridFileError(
+                f"{path.name} contains no .shp file. Zip the shapefile's .shp, .shx, .dbf and .prj "
+                f"together (found: {', '.join(names[:10]) or 'nothing'})."
+            )
+        shp = shapefiles[0]
+        cpg = next((n for n in names if n.lower() == shp[:-4].lower() + ".cpg"), None)
+        declared = (archive.read(cpg).decode("ascii", "replace").strip() or "?") if cpg else None
     source = f"/vsizip/{path.resolve()}/{shp}"
-    if encoding:
+    if encoding is None and declared is not None:
+        gdf = pyogrio.read_dataframe(source)
+        gdf.attrs["text_encoding"] = {"encoding": declared, "how": "cpg"}
+        return gdf
+    if encoding is not None:
         try:
             "".encode(encoding)
         except LookupError as exc:
             raise GridFileError(
                 f"unknown text encoding '{encoding}'; e.g. UTF-8, GB18030, GBK, Big5"
             ) from exc
-        try:  # decoded here: Python knows more encodings, and their names, than GDAL's recoding
-            gdf, _ = decode_raw_text(pyogrio.read_dataframe(source, encoding=RAW), path.name, encoding)
-        except TextEncodingError as exc:
-            raise GridFileError(str(exc)) from exc
-        gdf.attrs["text_encoding"] = {"encoding": encoding, "how": "given"}
-        return gdf
-    cpg = next((n for n in names if n.lower() == shp[:-4].lower() + ".cpg"), None)
-    if cpg is not None:
-        with zipfile.ZipFile(path) as archive:
-            declared = archive.read(cpg).decode("ascii", "replace").strip() or "?"
-        gdf = pyogrio.read_dataframe(source)
-        gdf.attrs["text_encoding"] = {"encoding": declared, "how": "cpg"}
-        return gdf
     try:
-        gdf, detected = decode_raw_text(pyogrio.read_dataframe(source, encoding=RAW), path.name)
+        gdf, used = decode_raw_text(pyogrio.read_dataframe(source, encoding=RAW), path.name, encoding)
     except TextEncodingError as exc:
         raise GridFileError(str(exc)) from exc
-    gdf.attrs["text_encoding"] = {"encoding": detected, "how": "detected"}
+    gdf.attrs["text_encoding"] = {"encoding": used, "how": "detected" if encoding is None else "given"}
     return gdf
 
 

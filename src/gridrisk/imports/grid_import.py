@@ -94,7 +94,6 @@ def import_layer_file(
                 message=f"dry run: {len(clean)} cells would be imported into '{layer}'; nothing was written",
                 report=report,
                 seconds=time.perf_counter() - started,
-                extra={"dry_run": True},
             )
         clean = clean[["code", "name", "name_en", "population", "district_code", "geometry"]]
         with conn.transaction():

@@ -247,7 +247,7 @@ def import_records(
     """
     with _no_gc():
         result = _import_records(
-            conn, kind, records, actor, (crs, coordinates), progress, started, stages, what
+            conn, kind, records, actor, crs, coordinates, progress, started, stages, what
         )
     result.coordinates = coordinates
     return result
@@ -267,15 +267,16 @@ def _no_gc():
             gc.enable()
 
 
-def _import_records(conn, kind, records, actor, crs, progress, started, stages, what) -> ImportResult:
-    # CRS: (the file's CRS, the offset system its lon/lat are in), as validate_records takes them.
+def _import_records(
+    conn, kind, records, actor, crs, coordinates, progress, started, stages, what
+) -> ImportResult:
     started = time.perf_counter() if started is None else started
     report = progress or (lambda *_: None)
     stages = {} if stages is None else stages
     result = ImportResult(ok=True, rows=len(records), stages=stages)
     t = time.perf_counter()
     report("validating", 0, len(records))
-    batch, errors = validate_records(kind, records, *crs)
+    batch, errors = validate_records(kind, records, crs, coordinates)
     report("validating", len(records), len(records))
     stages["validate"] = time.perf_counter() - t
     if not records:

@@ -10,6 +10,7 @@ import typer
 
 from gridrisk.registry.catalog import KINDS
 from gridrisk.registry.kind import FeatureKind
+from gridrisk.vocabulary import COORDINATE_SYSTEMS
 
 
 def kind_apps(connect: Callable, progress: Callable, fail: Callable, console) -> dict[str, typer.Typer]:
@@ -44,15 +45,14 @@ def _app(kind: FeatureKind, connect: Callable, progress: Callable, fail: Callabl
 
         if not file.exists() or file.is_dir():
             raise fail(f"no file {file}")
-        if coordinates not in ("WGS84", "GCJ-02", "BD-09"):
-            raise fail(f"unknown --coordinates {coordinates}", "give WGS84, GCJ-02 or BD-09")
-        offset = None if coordinates == "WGS84" else coordinates
+        if coordinates not in COORDINATE_SYSTEMS:
+            raise fail(f"unknown --coordinates {coordinates}", f"give one of {', '.join(COORDINATE_SYSTEMS)}")
         with connect(Settings()) as conn, progress() as bar:
             try:
                 # A dry run's import is a savepoint inside a transaction that is rolled back.
                 with conn.transaction(force_rollback=dry_run):
                     result = import_file(
-                        conn, kind, file, fmt=fmt, actor=actor, coordinates=offset, progress=bar
+                        conn, kind, file, fmt=fmt, actor=actor, coordinates=coordinates, progress=bar
                     )
             except ImportFormatError as exc:
                 raise fail(str(exc), "name the file .csv, .geojson or .gpkg, or pass --format") from exc

@@ -10,7 +10,7 @@ signatures are built from the description, so OpenAPI documents each kind's own 
 from __future__ import annotations
 
 import inspect
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import psycopg
 from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
@@ -26,6 +26,7 @@ from gridrisk.imports.bulk_import import FORMATS, ImportFormatError, ImportResul
 from gridrisk.models.geojson import feature_collection
 from gridrisk.registry import store
 from gridrisk.registry.kind import FeatureKind
+from gridrisk.vocabulary import CoordinateSystem
 
 RECOLOURED = "; its cells are recoloured before this answers"
 IfMatch = Annotated[str | None, Header(description="ETag of the version you read")]
@@ -302,7 +303,7 @@ def _import_route(router: APIRouter, kind: FeatureKind) -> None:
             bool, Form(description="Check every row as the import would, report, and write nothing")
         ] = False,
         coordinates: Annotated[
-            Literal["WGS84", "GCJ-02", "BD-09"],
+            CoordinateSystem,
             Form(
                 description="What the file's lon/lat are: WGS 84 (GPS, the default), GCJ-02 (picked on Amap "
                 "or Tencent maps) or BD-09 (Baidu maps); the last two are converted to WGS 84"
@@ -315,9 +316,8 @@ def _import_route(router: APIRouter, kind: FeatureKind) -> None:
             raise UnsupportedMediaType(f"{str(exc)[0].upper()}{str(exc)[1:]}.") from exc
         data = await file.read()
         # Parsing, validating and the database work all block: keep them off the event loop.
-        offset = None if coordinates == "WGS84" else coordinates
         result = await run_in_threadpool(
-            _run_import, kind, settings.database_url, data, fmt, who.name, dry_run, offset
+            _run_import, kind, settings.database_url, data, fmt, who.name, dry_run, coordinates
         )
         if not result.ok:
             raise InvalidInput(result.message, report=result.report())
