@@ -90,6 +90,10 @@ def write_layer(
     overlaps = recompute_overlay(conn, layer, progress=report)
     # New geometry: reassign every risk source to this layer's cells and recolour them.
     report(f"risk map {layer}", 0, 1)
+    # Fresh statistics first: the reassignment's anti-join against the links planned with counts
+    # from before the previous import (autovacuum had not caught up) as a nested loop over 30,000
+    # × 30,000 rows, and the first re-import after a load took 60 s instead of 4 (BENCHMARKS.md).
+    _analyze_links(conn)
     conn.execute("SELECT risk_refresh_layer(%s)", (layer,))
     report(f"risk map {layer}", 1, 1)
     conn.execute(
@@ -106,6 +110,12 @@ def write_layer(
         overlaps=overlaps,
         seconds=time.perf_counter() - started,
     )
+
+
+def _analyze_links(conn: psycopg.Connection) -> None:
+    """ANALYZE the item-to-cell link tables (about 50 ms for 125,000 links), in the caller's transaction."""
+    for (links,) in conn.execute("SELECT links FROM map_item_tables() ORDER BY links").fetchall():
+        conn.execute(pgsql.SQL("ANALYZE {}").format(pgsql.Identifier(links)))
 
 
 def _copy_stage(conn: psycopg.Connection, gdf: gpd.GeoDataFrame, tick: Callable[[int], None]) -> None:
