@@ -24,7 +24,9 @@ grids_app = typer.Typer(help="Grid layers.", no_args_is_help=True)
 demo_app = typer.Typer(help="The demo city.", no_args_is_help=True)
 riskmap_app = typer.Typer(help="The four-colour risk map.", no_args_is_help=True)
 events_app = typer.Typer(help="The live-event outbox.", no_args_is_help=True)
+city_app = typer.Typer(help="The city: its districts, name and metric CRS.", no_args_is_help=True)
 for sub, name in (
+    (city_app, "city"),
     (db_app, "db"),
     (keys_app, "keys"),
     (data_app, "data"),
@@ -204,6 +206,22 @@ def keys_revoke(key_id: Annotated[int, typer.Argument(help="Key id from `keys li
     console.print(f"key {key_id} revoked")
 
 
+Coordinates = Annotated[
+    str | None,
+    typer.Option(
+        "--coordinates",
+        help="What the file's lon/lat are: WGS84 (also CGCS2000), GCJ-02 or BD-09 (Chinese web maps)",
+    ),
+]
+MetricCrs = Annotated[
+    str | None,
+    typer.Option(
+        "--metric-crs",
+        help="EPSG code of a projected CRS in metres, or 'auto': the CGCS2000 3° zone nearest the city",
+    ),
+]
+
+
 @data_app.command("load-districts")
 def load_districts_cmd(
     path: Annotated[
@@ -216,8 +234,82 @@ def load_districts_cmd(
     from gridrisk.services.districts import load_districts
 
     with _connect(Settings()) as conn, _progress() as progress:
-        result = load_districts(conn, path, source_is_gcj02=not wgs84, progress=progress, codes=only)
+        coordinates = "WGS84" if wgs84 else "GCJ-02"
+        result = load_districts(conn, path, coordinates=coordinates, progress=progress, codes=only)
     console.print(f"loaded {result.cells} districts in {result.seconds:.1f} s")
+
+
+@city_app.command("init")
+def city_init(
+    path: Annotated[Path, typer.Argument(help="District outlines: GeoJSON, GeoPackage or Shapefile")],
+    name: Annotated[str, typer.Option(help="The city's name, as people read it (e.g. 成都市)")],
+    name_en: Annotated[str | None, typer.Option(help="The city's name in English")] = None,
+    coordinates: Coordinates = None,
+    metric_crs: MetricCrs = None,
+) -> None:
+    """Set up a city: its district outlines (fields code, name), its name and its metric CRS."""
+    from gridrisk.geometry.metric_crs import MetricCRSError
+    from gridrisk.services.city import update_profile
+    from gridrisk.services.districts import load_districts
+    from gridrisk.vocabulary import COORDINATE_SYSTEMS
+
+    if not path.exists():
+        raise _fail(f"no file {path}")
+    if coordinates is not None and coordinates not in COORDINATE_SYSTEMS:
+        raise _fail(f"unknown --coordinates {coordinates}", f"give one of {', '.join(COORDINATE_SYSTEMS)}")
+    try:
+        with _connect(Settings()) as conn, _progress() as progress:
+            if metric_crs is not None:  # before the districts, which are then measured in it
+                update_profile(conn, **_metric_choice(metric_crs), progress=progress)
+            result = load_districts(
+                conn, path, coordinates=coordinates or "WGS84", progress=progress, city_name=name,
+                city_name_en=name_en,
+            )  # fmt: skip
+            _print_profile(conn)
+    except (MetricCRSError, ValueError) as exc:
+        raise _fail(str(exc), "see `gridrisk city init --help`") from exc
+    console.print(f"loaded {result.cells} districts; next: `gridrisk grids import <layer> <file>`")
+
+
+@city_app.command("show")
+def city_show() -> None:
+    """Print the city profile: names and the metric CRS areas are measured in."""
+    with _connect(Settings()) as conn:
+        _print_profile(conn)
+
+
+@city_app.command("set")
+def city_set(
+    name: Annotated[str | None, typer.Option(help="The city's name")] = None,
+    name_en: Annotated[str | None, typer.Option(help="The city's name in English")] = None,
+    metric_crs: MetricCrs = None,
+) -> None:
+    """Change the city's names or metric CRS (a new CRS re-measures every stored area)."""
+    from gridrisk.geometry.metric_crs import MetricCRSError
+    from gridrisk.services.city import update_profile
+
+    try:
+        with _connect(Settings()) as conn, _progress() as progress:
+            choice = _metric_choice(metric_crs) if metric_crs is not None else {}
+            update_profile(conn, name=name, name_en=name_en, **choice, progress=progress)
+            _print_profile(conn)
+    except MetricCRSError as exc:
+        raise _fail(str(exc), "give a projected CRS in metres, e.g. --metric-crs EPSG:4544, or auto") from exc
+
+
+def _metric_choice(text: str) -> dict:
+    from gridrisk.geometry.metric_crs import parse_epsg
+
+    return {"auto": True} if text.strip().lower() == "auto" else {"metric_epsg": parse_epsg(text)}
+
+
+def _print_profile(conn) -> None:
+    from gridrisk.services.city import read_profile
+
+    profile = read_profile(conn)
+    how = "chosen from the districts' centre" if profile.metric_crs_auto else "set explicitly"
+    english = f" ({profile.name_en})" if profile.name_en else ""
+    console.print(f"city: {profile.name}{english}; metric CRS {profile.metric.srs}, {how}")
 
 
 @grids_app.command("import")

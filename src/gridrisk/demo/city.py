@@ -21,7 +21,10 @@ import shapely
 from pyproj import Transformer
 from shapely.geometry.base import BaseGeometry
 
-METRIC_CRS = "EPSG:4549"  # CGCS2000 / 3-degree Gauss-Kruger CM 120E: metres, Nanjing-friendly
+from gridrisk.geometry.metric_crs import metric_crs_for
+
+# The demo is Nanjing: the metric CRS of its centre (CGCS2000 3-degree Gauss-Kruger CM 120E).
+METRIC_CRS = metric_crs_for(118.8, 32.05).srs
 OUTPUT_CRS = "EPSG:4326"
 DEFAULT_COUNTS: dict[str, int] = {"comprehensive": 12000, "emergency": 1780, "safety": 22000}
 POPULATION_SHARE_WEIGHT = 0.7  # cells per district: 70 % population share, 30 % area share

@@ -1,19 +1,13 @@
-"""Pure polygon geometry: repair, polygonal parts, multipolygons and metric transforms (EPSG:4549)."""
+"""Pure polygon geometry: repair, polygonal parts, multipolygons (metric transforms: metric_crs.py)."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-from functools import lru_cache
-
 import numpy as np
 import shapely
-from pyproj import Transformer
 from shapely.geometry import MultiPolygon
 from shapely.geometry.base import BaseGeometry
 
 WGS84 = "EPSG:4326"
-METRIC = "EPSG:4549"  # CGCS2000 / 3-degree Gauss-Kruger CM 120E: metres around Nanjing
 
 
 def repair_polygon(geom: BaseGeometry) -> MultiPolygon | None:
@@ -68,37 +62,6 @@ def in_lonlat_range(geoms: np.ndarray) -> np.ndarray:
     minx, miny, maxx, maxy = shapely.bounds(geoms).T
     with np.errstate(invalid="ignore"):  # NaN bounds of empty geometries compare False
         return (minx >= -180) & (maxx <= 180) & (miny >= -90) & (maxy <= 90)
-
-
-@lru_cache(maxsize=2)
-def transformer(source: str, target: str) -> Transformer:
-    return Transformer.from_crs(source, target, always_xy=True)
-
-
-def transform_xy(source: str, target: str) -> Callable[[np.ndarray], np.ndarray]:
-    def apply(xy: np.ndarray) -> np.ndarray:
-        x, y = transformer(source, target).transform(xy[:, 0], xy[:, 1])
-        return np.column_stack([x, y])
-
-    return apply
-
-
-def to_metric(geoms: np.ndarray) -> np.ndarray:
-    """EPSG:4326 geometries to EPSG:4549 metres, vectorised (None stays None)."""
-    return shapely.transform(geoms, transform_xy(WGS84, METRIC))
-
-
-def lonlat_many(points_metric: np.ndarray) -> list[list[float] | None]:
-    """EPSG:4549 points to [lon, lat] pairs (None for empty points)."""
-    if len(points_metric) == 0:
-        return []
-    lon, lat = transformer(METRIC, WGS84).transform(
-        shapely.get_x(points_metric), shapely.get_y(points_metric)
-    )
-    return [
-        [float(x), float(y)] if math.isfinite(x) and math.isfinite(y) else None
-        for x, y in zip(lon, lat, strict=True)
-    ]
 
 
 def lonlat(geom: BaseGeometry | None) -> list[float] | None:

@@ -3,7 +3,7 @@
 `read_layer_file` turns GeoJSON, GeoPackage, zipped Shapefile or GeoParquet into one normalised
 GeoDataFrame in EPSG:4326; `validate_cells` checks it (geometry, codes, overlaps, gaps, cells outside the
 city) and returns the cleaned cells with a report a city GIS technician can act on. Areas and distances are
-computed in metres in EPSG:4549, never in degrees.
+computed in metres in the city's metric CRS, never in degrees.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ POPULATION_FIELDS = ("population", "pop")
 DISTRICT_FIELDS = ("district_code", "district")
 NAME_EN_FIELDS = ("name_en",)
 
-# Overlay robustness fallback: snap-rounding to 1 mm (in EPSG:4549 metres) always succeeds.
+# Overlay robustness fallback: snap-rounding to 1 mm (in metres of the metric CRS) always succeeds.
 SNAP_M = 0.001
 # A duplicate-code issue names at most this many rows (a column of zeros would otherwise list them all).
 MAX_ROWS_PER_DUPLICATE = 20
@@ -224,7 +224,7 @@ def _to_wgs84(gdf: gpd.GeoDataFrame, name: str) -> tuple[gpd.GeoDataFrame, str, 
 
 
 def crs_label(crs: CRS) -> str:
-    """'EPSG:4549' when the CRS matches a registered code, else its name (e.g. from an ESRI .prj)."""
+    """'EPSG:4490' when the CRS matches a registered code, else its name (e.g. from an ESRI .prj)."""
     authority = crs.to_authority(min_confidence=70)
     return f"{authority[0]}:{authority[1]}" if authority else crs.name
 

@@ -13,6 +13,7 @@ import shapely
 
 from gridrisk.imports.grid_files import GridFileError, read_layer_file
 from gridrisk.imports.grid_validation import Tolerances, validate_cells
+from gridrisk.services.city import read_profile
 from gridrisk.services.layers import Progress, write_layer
 
 
@@ -77,7 +78,8 @@ def import_layer_file(
         report_progress("validating", 0, 1)
         # A grid that covers only part of the city is an error unless the caller says it is meant.
         tol = Tolerances(gap_warn_m2=float("inf")) if allow_gaps else Tolerances()
-        clean, validation = validate_cells(read.gdf, city, repair=repair, tol=tol)
+        metric = read_profile(conn).metric  # areas as the database will store them
+        clean, validation = validate_cells(read.gdf, city, repair=repair, tol=tol, metric=metric)
         report = validation.to_dict()
         report_progress("validating", 1, 1)
         if not validation.ok:

@@ -1,7 +1,7 @@
 """Validate a grid layer's cells before anything is written: geometry, codes, overlaps, gaps, outside.
 
 Returns the cleaned cells with a report a city GIS technician can act on. Areas and distances are
-computed in metres in EPSG:4549, never in degrees.
+computed in metres in the city's metric CRS (metric_crs.py), never in degrees.
 """
 
 from __future__ import annotations
@@ -18,15 +18,14 @@ import shapely
 from shapely.geometry import MultiPolygon
 from shapely.geometry.base import BaseGeometry
 
+from gridrisk.geometry.metric_crs import MetricCRS, metric_crs_for
 from gridrisk.geometry.polygons import (
     WGS84,
     as_multipolygons,
     in_lonlat_range,
     lonlat,
-    lonlat_many,
     polygonal_part,
     repair_polygon,
-    to_metric,
 )
 from gridrisk.imports.grid_files import (
     _REASON_POINT,
@@ -41,7 +40,7 @@ from gridrisk.imports.grid_report import ValidationReport
 
 @dataclass(frozen=True)
 class Tolerances:
-    """Where noise ends and a warning becomes an error; all areas in m² (EPSG:4549)."""
+    """Where noise ends and a warning becomes an error; all areas in m² (the metric CRS)."""
 
     overlap_noise_m2: float = 1.0
     overlap_warn_m2: float = 1_000.0
@@ -96,11 +95,13 @@ def validate_cells(
     *,
     repair: bool = False,
     tol: Tolerances = Tolerances(),
+    metric: MetricCRS | None = None,
 ) -> tuple[gpd.GeoDataFrame, ValidationReport]:
     """Check a grid layer's cells against each other and the city outline; return cleaned cells and report.
 
     The cleaned frame keeps every row; `geometry` is a valid MultiPolygon in EPSG:4326 (repaired when
-    `repair`), or None where the row's geometry is itself an error, and `area_m2` is the EPSG:4549 area.
+    `repair`), or None where the row's geometry is itself an error, and `area_m2` is the area in METRIC
+    (the city profile's metric CRS; default: the zone for the middle of the cells, or of the city).
     """
     frame = _prepare_frame(gdf)
     issues = _Issues()
@@ -120,11 +121,12 @@ def validate_cells(
     cells = _check_geometries(frame, issues, repair)
     _check_codes(cells, issues)
 
-    metric = to_metric(cells.checked)
+    crs = metric or _metric_for(city if city is not None else cells.checked)
+    metric = crs.to_metric(cells.checked)
     areas = shapely.area(metric)
-    overlap_area, had_overlap = _check_overlaps(cells, metric, areas, issues, tol)
+    overlap_area, had_overlap = _check_overlaps(cells, metric, areas, issues, tol, crs)
     gap_area = outside_area = 0.0
-    city_metric = _city_in_metres(city)
+    city_metric = _city_in_metres(city, crs)
     if city_metric is None:
         message = (
             "The district layer is not loaded; gap and outside checks were skipped. "
@@ -132,8 +134,8 @@ def validate_cells(
         )
         issues.add("no_city_outline", "warning", message)
     else:
-        gap_area = _check_gaps(metric, city_metric, had_overlap, issues, tol)
-        outside_area = _check_outside(cells, metric, areas, city_metric, issues, tol)
+        gap_area = _check_gaps(metric, city_metric, had_overlap, issues, tol, crs)
+        outside_area = _check_outside(cells, metric, areas, city_metric, issues, tol, crs)
 
     kept_area = np.where(shapely.is_missing(cells.kept), np.nan, areas)
     cleaned = _cleaned_frame(frame, cells.kept, kept_area)
@@ -146,7 +148,16 @@ def validate_cells(
     report = _build_report(issues, len(frame), frame.attrs.get("source_crs") or WGS84, totals, tol)
     if text:  # which encoding the names were read in, and how it was known
         report.summary["text_encoding"] = dict(text)
+    report.summary["metric_crs"] = crs.srs
     return cleaned, report
+
+
+def _metric_for(geoms: BaseGeometry | np.ndarray) -> MetricCRS:
+    """The metric CRS for the middle of GEOMS' bounds (any, when there is nothing to measure)."""
+    bounds = shapely.total_bounds(geoms)
+    if not np.isfinite(bounds).all():
+        bounds = np.zeros(4)
+    return metric_crs_for((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
 
 
 def _prepare_frame(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -305,7 +316,7 @@ def _duplicate(cells: _Cells, code: str, indices: list[int], issues: _Issues) ->
 
 
 def _check_overlaps(
-    cells: _Cells, metric: np.ndarray, areas: np.ndarray, issues: _Issues, tol: Tolerances
+    cells: _Cells, metric: np.ndarray, areas: np.ndarray, issues: _Issues, tol: Tolerances, crs: MetricCRS
 ) -> tuple[float, bool]:
     """Pairs of cells whose interiors overlap; returns the total overlap (m²) and whether any had area."""
     present = np.flatnonzero(~shapely.is_missing(metric))
@@ -321,7 +332,7 @@ def _check_overlaps(
     left, right, pieces, overlap = present[left[real]], present[right[real]], pieces[real], overlap[real]
     share = overlap / np.minimum(areas[left], areas[right])
     is_error = (overlap > tol.overlap_warn_m2) | (share > tol.overlap_warn_share)
-    locations = lonlat_many(shapely.point_on_surface(pieces))
+    locations = crs.lonlat_many(shapely.point_on_surface(pieces))
     for k in range(len(overlap)):
         i, j = int(left[k]), int(right[k])
         message = (
@@ -345,7 +356,12 @@ def _check_overlaps(
 
 
 def _check_gaps(
-    metric: np.ndarray, city: BaseGeometry, had_overlap: bool, issues: _Issues, tol: Tolerances
+    metric: np.ndarray,
+    city: BaseGeometry,
+    had_overlap: bool,
+    issues: _Issues,
+    tol: Tolerances,
+    crs: MetricCRS,
 ) -> float:
     """Parts of the city covered by no cell; returns their total area (m²) above the noise threshold."""
     cover = _union(metric[~shapely.is_missing(metric)], had_overlap)
@@ -354,7 +370,7 @@ def _check_gaps(
     gap_areas = shapely.area(parts)
     real = gap_areas >= tol.gap_noise_m2
     parts, gap_areas = parts[real], gap_areas[real]
-    locations = lonlat_many(shapely.point_on_surface(parts))
+    locations = crs.lonlat_many(shapely.point_on_surface(parts))
     for area, location in zip(gap_areas, locations, strict=True):
         message = (
             f"An area of {_format_area(area)} inside the city near {_format_point(location)} is not covered "
@@ -383,7 +399,13 @@ def _union(geoms: np.ndarray, had_overlap: bool) -> BaseGeometry:
 
 
 def _check_outside(
-    cells: _Cells, metric: np.ndarray, areas: np.ndarray, city: BaseGeometry, issues: _Issues, tol: Tolerances
+    cells: _Cells,
+    metric: np.ndarray,
+    areas: np.ndarray,
+    city: BaseGeometry,
+    issues: _Issues,
+    tol: Tolerances,
+    crs: MetricCRS,
 ) -> float:
     """Cells reaching beyond the city outline; returns the total area outside (m²) above the noise."""
     # Only cells the (prepared) city outline does not cover need the costly difference.
@@ -392,7 +414,7 @@ def _check_outside(
     outside_areas = shapely.area(outside)
     real = outside_areas >= tol.outside_noise_m2
     candidates, outside, outside_areas = candidates[real], outside[real], outside_areas[real]
-    locations = lonlat_many(shapely.point_on_surface(outside))
+    locations = crs.lonlat_many(shapely.point_on_surface(outside))
     for i, area, location in zip(candidates, outside_areas, locations, strict=True):
         share = min(1.0, float(area / areas[i])) if areas[i] > 0 else 1.0
         where = {"row": cells.rows[i], "code": cells.codes[i], "location": location}
@@ -414,14 +436,14 @@ def _check_outside(
     return float(outside_areas.sum())
 
 
-def _city_in_metres(city: BaseGeometry | None) -> BaseGeometry | None:
-    """The city outline as valid polygons in EPSG:4549, prepared for repeated predicates."""
+def _city_in_metres(city: BaseGeometry | None, crs: MetricCRS) -> BaseGeometry | None:
+    """The city outline as valid polygons in metres, prepared for repeated predicates."""
     if city is None:
         return None
     polygons = polygonal_part(shapely.make_valid(shapely.force_2d(city), method="structure"))
     if polygons is None:
         raise ValueError("the city outline has no polygon area")
-    metric = to_metric(np.array([polygons], dtype=object))[0]
+    metric = crs.to_metric(np.array([polygons], dtype=object))[0]
     if not metric.is_valid:  # reprojection can nudge near-touching rings into each other
         metric = repair_polygon(metric) or metric
     shapely.prepare(metric)

@@ -24,6 +24,18 @@ class LayerPublic(BaseModel):
     overlap_area_m2: float | None = Field(description="Area covered twice within the layer, at import")
 
 
+class CityPublic(BaseModel):
+    """The city this service covers: for a map's title and starting view, and how areas are measured."""
+
+    name: str = Field(description="The city's name, e.g. 南京市")
+    name_en: str | None
+    metric_crs: str = Field(description="The projected CRS every area_m2 is measured in, e.g. EPSG:4549")
+    metric_crs_auto: bool = Field(description="True: the CGCS2000 3° zone nearest the city, chosen for it")
+    districts: int
+    bbox: list[float] | None = Field(description="minLon,minLat,maxLon,maxLat of the city (WGS 84)")
+    centre: list[float] | None = Field(description="[lon, lat], the middle of the bbox")
+
+
 class OverlapPublic(BaseModel):
     layer: str
     code: str

@@ -65,7 +65,12 @@ def _risk_properties(alias: str, queryable: tuple[str, ...]) -> tuple[Property, 
         Property("name", f"{c}.name", "string", "The cell's name"),
         Property("district_code", f"{c}.district_code", "string", "Code of the district holding the cell"),
         Property("population", f"{c}.population", "integer", "Resident population"),
-        Property("area_m2", f"round({c}.area_m2::numeric, 1)", "number", "Area in m² (EPSG:4549)"),
+        Property(
+            "area_m2",
+            f"round({c}.area_m2::numeric, 1)",
+            "number",
+            "Area in m², in the city's metric CRS (GET /city)",
+        ),
         Property(
             "colour",
             f"{r}.colour",

@@ -79,7 +79,8 @@ def write_layer(
     _copy_stage(conn, gdf, lambda done: report(f"staging {layer}", done, total))
     deleted = conn.execute(sql("layer_delete_missing"), {"layer": layer}).rowcount
     report(f"writing {layer}", 0, 1)
-    conn.execute(sql("layer_apply"), {"layer": layer})
+    srid = metric_srid(conn)
+    conn.execute(sql("layer_apply"), {"layer": layer, "srid": srid})
     conn.execute(sql("layer_pieces"), {"layer": layer})
     report(f"writing {layer}", 1, 1)
     if layer == "district":
@@ -87,7 +88,7 @@ def write_layer(
         # District cells are their own district.
         conn.execute("UPDATE cells SET district_code = code WHERE layer = 'district'")
     conn.execute("DROP TABLE layer_stage")
-    overlaps = recompute_overlay(conn, layer, progress=report)
+    overlaps = recompute_overlay(conn, layer, srid, progress=report)
     # New geometry: reassign every risk source to this layer's cells and recolour them.
     report(f"risk map {layer}", 0, 1)
     # Fresh statistics first: the reassignment's anti-join against the links planned with counts
@@ -164,8 +165,13 @@ def populated_layers(conn: psycopg.Connection) -> list[str]:
     return [r[0] for r in rows]
 
 
+def metric_srid(conn: psycopg.Connection) -> int:
+    """The EPSG code of the city's metric CRS (city_profile), in which every area is measured."""
+    return conn.execute("SELECT metric_srid FROM city_profile").fetchone()[0]
+
+
 def recompute_overlay(
-    conn: psycopg.Connection, layer: str, *, progress: Progress | None = None
+    conn: psycopg.Connection, layer: str, srid: int, *, progress: Progress | None = None
 ) -> dict[str, int]:
     """Rebuild the crosswalk between LAYER and every other populated layer; return pair counts."""
     report = progress or (lambda *_: None)
@@ -174,11 +180,40 @@ def recompute_overlay(
     counts: dict[str, int] = {}
     for i, other in enumerate(others):
         report(f"overlay {layer}", i, len(others))
-        cur = conn.execute(sql("overlay_pair"), {"a": layer, "b": other, "noise_m2": OVERLAY_NOISE_M2})
-        counts[other] = cur.rowcount // 2
+        counts[other] = _overlay_pair(conn, layer, other, srid)
     report(f"overlay {layer}", len(others), len(others))
     _assign_admin_codes(conn, layer, others)
     return counts
+
+
+def remeasure_layers(
+    conn: psycopg.Connection, srid: int, *, skip: str | None = None, progress: Progress | None = None
+) -> None:
+    """Every cell's area and the whole crosswalk again in a new metric CRS (pairs with SKIP excepted).
+
+    Layer versions move on, so caches of areas and shares (tiles, the lookup index) reload.
+    """
+    report = progress or (lambda *_: None)
+    conn.execute(sql("cells_remeasure"), {"srid": srid})
+    layers = [layer for layer in populated_layers(conn) if layer != skip]
+    pairs = [(a, b) for i, a in enumerate(layers) for b in layers[i + 1 :]]
+    conn.execute(
+        "DELETE FROM cell_overlaps WHERE layer = ANY(%(l)s) AND other_layer = ANY(%(l)s)", {"l": layers}
+    )
+    for i, (a, b) in enumerate(pairs):
+        report("re-measuring the crosswalk", i, len(pairs))
+        _overlay_pair(conn, a, b, srid)
+    report("re-measuring the crosswalk", len(pairs), len(pairs))
+    for admin in ADMIN_LAYERS:
+        if admin in layers:
+            _assign_admin_codes(conn, admin, [other for other in layers if other != admin])
+    conn.execute("UPDATE layers SET version = version + 1 WHERE name = ANY(%s)", (populated_layers(conn),))
+
+
+def _overlay_pair(conn: psycopg.Connection, a: str, b: str, srid: int) -> int:
+    """The crosswalk rows between layers A and B (both directions); returns the number of cell pairs."""
+    cur = conn.execute(sql("overlay_pair"), {"a": a, "b": b, "noise_m2": OVERLAY_NOISE_M2, "srid": srid})
+    return cur.rowcount // 2
 
 
 def _assign_admin_codes(conn: psycopg.Connection, layer: str, others: Iterable[str]) -> None:

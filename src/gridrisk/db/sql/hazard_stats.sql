@@ -12,7 +12,7 @@ WITH dims(dim, val) AS (
            ('open_level', 'red'), ('open_level', 'orange'), ('open_level', 'yellow'), ('open_level', 'blue')
 ),
 scopes AS (
-    SELECT 0 AS ord, true AS is_city, NULL::text AS code, '南京市'::text AS name
+    SELECT 0 AS ord, true AS is_city, NULL::text AS code, (SELECT name FROM city_profile) AS name
     UNION ALL
     SELECT 1, false, d.code, d.name FROM cells d
     WHERE d.layer = 'district' AND (%(district)s::text IS NULL OR d.code = %(district)s)

@@ -5,9 +5,9 @@
 WITH piece_pairs AS (
     SELECT pa.cell_id AS id_a, pb.cell_id AS id_b,
            sum(CASE
-                   WHEN ST_CoveredBy(pa.geom, pb.geom) THEN ST_Area(ST_Transform(pa.geom, 4549))
-                   WHEN ST_CoveredBy(pb.geom, pa.geom) THEN ST_Area(ST_Transform(pb.geom, 4549))
-                   ELSE ST_Area(ST_Transform(ST_Intersection(pa.geom, pb.geom), 4549))
+                   WHEN ST_CoveredBy(pa.geom, pb.geom) THEN ST_Area(ST_Transform(pa.geom, %(srid)s::int))
+                   WHEN ST_CoveredBy(pb.geom, pa.geom) THEN ST_Area(ST_Transform(pb.geom, %(srid)s::int))
+                   ELSE ST_Area(ST_Transform(ST_Intersection(pa.geom, pb.geom), %(srid)s::int))
                END) AS area
     FROM cell_pieces pa
     JOIN cell_pieces pb ON pb.layer = %(b)s AND pa.geom && pb.geom AND ST_Intersects(pa.geom, pb.geom)

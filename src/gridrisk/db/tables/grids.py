@@ -106,6 +106,20 @@ city_parts = Table(
     Index("ix_city_parts_geom", "geom", postgresql_using="gist"),
 )
 
+# The city this database serves: one row. Its metric CRS measures every area and overlap (cells,
+# the crosswalk, import checks); `metric_crs_auto` follows the districts' centre when they load.
+city_profile = Table(
+    "city_profile",
+    metadata,
+    Column("id", Boolean, primary_key=True, server_default=text("true")),
+    Column("name", Text, nullable=False),
+    Column("name_en", Text),
+    Column("metric_srid", Integer, nullable=False),
+    Column("metric_crs_auto", Boolean, nullable=False, server_default=text("true")),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("id", name="one_row"),
+)
+
 cell_workers = Table(
     "cell_workers",
     metadata,
