@@ -297,7 +297,7 @@ def test_rights_and_formats(client, city_db_url, city_keys):
     assert_problem(upload(client, city_keys["worker"], content), 403)
     body = assert_problem(upload(client, city_keys["operator"], content, filename="sources.txt"), 415)
     assert ".csv" in body["detail"]
-    assert_problem(upload(client, city_keys["operator"], content, filename="s.csv", format="xlsx"), 415)
+    assert_problem(upload(client, city_keys["operator"], content, filename="s.csv", format="kml"), 415)
     assert sources(city_db_url) == {}
     # An explicit format overrides the extension.
     r = upload(client, city_keys["operator"], content, filename="sources.txt", format="csv")

@@ -8,8 +8,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-FORMATS = ("csv", "geojson", "gpkg")
-SUFFIX_FORMATS = {".csv": "csv", ".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg"}
+FORMATS = ("csv", "xlsx", "geojson", "gpkg")
+SUFFIX_FORMATS = {
+    ".csv": "csv",
+    ".xlsx": "xlsx",
+    ".xls": "xlsx",  # the reader takes both Excel formats
+    ".geojson": "geojson",
+    ".json": "geojson",
+    ".gpkg": "gpkg",
+}
 MAX_REPORTED_ERRORS = 1000
 
 
@@ -81,14 +88,14 @@ def detect_format(filename: str | None, fmt: str | None = None) -> str:
     """The import format from an explicit FMT or the file name's extension; ImportFormatError if neither."""
     if fmt:
         f = fmt.lower().strip().lstrip(".")
-        f = {"json": "geojson", "geopackage": "gpkg"}.get(f, f)
+        f = {"json": "geojson", "geopackage": "gpkg", "xls": "xlsx", "excel": "xlsx"}.get(f, f)
         if f not in FORMATS:
-            raise ImportFormatError(f"unsupported format '{fmt}'; use csv, geojson or gpkg")
+            raise ImportFormatError(f"unsupported format '{fmt}'; use csv, xlsx, geojson or gpkg")
         return f
     suffix = Path(filename or "").suffix.lower()
     if suffix not in SUFFIX_FORMATS:
         raise ImportFormatError(
-            f"cannot tell the format of '{filename}'; name it .csv, .geojson, .json or .gpkg, "
+            f"cannot tell the format of '{filename}'; name it .csv, .xlsx, .geojson, .json or .gpkg, "
             "or give the format"
         )
     return SUFFIX_FORMATS[suffix]

@@ -305,23 +305,28 @@ def _import_records(
 
 
 def read(kind: FeatureKind, path_or_bytes: str | Path | bytes, fmt: str | None = None) -> Parsed:
-    """Read a file of KIND's rows (FMT: csv, geojson or gpkg; by default from the name or the bytes)."""
+    """Read a file of KIND's rows (FMT: csv, xlsx, geojson or gpkg; by default from the name or the bytes)."""
     if isinstance(path_or_bytes, bytes | bytearray | memoryview):
         data = bytes(path_or_bytes)
         if fmt:
             fmt = detect_format(None, fmt)
         else:
-            fmt = (
-                "gpkg"
-                if data[:16].startswith(b"SQLite format 3")
-                else ("geojson" if data.lstrip()[:1] == b"{" else "csv")
-            )
+            fmt = _sniff(data)
     else:
         path = Path(path_or_bytes)
         fmt = detect_format(path.name, fmt)
         data = path.read_bytes()
     required, optional = kind.file_columns
     return read_file(data, fmt, column_names(required + optional, kind.bulk.aliases), required)
+
+
+def _sniff(data: bytes) -> str:
+    """The format of an unnamed file from its first bytes (Excel: a zip, or an OLE2 compound file)."""
+    if data.startswith(b"SQLite format 3"):
+        return "gpkg"
+    if data.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
+        return "xlsx"
+    return "geojson" if data.lstrip()[:1] == b"{" else "csv"
 
 
 def import_file(
@@ -334,7 +339,7 @@ def import_file(
     coordinates: str | None = None,
     progress: Progress | None = None,
 ) -> ImportResult:
-    """Upsert KIND's features by code from a CSV, GeoJSON or GeoPackage file: all rows or none.
+    """Upsert KIND's features by code from a CSV, Excel, GeoJSON or GeoPackage file: all rows or none.
 
     The write is a savepoint in the caller's transaction, which the caller commits (a connection
     used as a context manager does); on rejection it is rolled back and nothing is written. Rows are

@@ -28,7 +28,7 @@ def _app(kind: FeatureKind, connect: Callable, progress: Callable, fail: Callabl
     def import_file_cmd(
         file: Annotated[Path, typer.Argument(help="CSV, GeoJSON or GeoPackage file")],
         fmt: Annotated[
-            str | None, typer.Option("--format", help="csv, geojson or gpkg (default: from the extension)")
+            str | None, typer.Option("--format", help="csv, xlsx, geojson or gpkg (default: from the name)")
         ] = None,
         actor: Annotated[str, typer.Option(help="Recorded as the author of the changes")] = "cli",
         dry_run: Annotated[
@@ -55,7 +55,8 @@ def _app(kind: FeatureKind, connect: Callable, progress: Callable, fail: Callabl
                         conn, kind, file, fmt=fmt, actor=actor, coordinates=coordinates, progress=bar
                     )
             except ImportFormatError as exc:
-                raise fail(str(exc), "name the file .csv, .geojson or .gpkg, or pass --format") from exc
+                hint = "name the file .csv, .xlsx, .geojson or .gpkg, or pass --format"
+                raise fail(str(exc), hint) from exc
             if not result.ok:
                 conn.rollback()
         for line in iter_error_lines(result):

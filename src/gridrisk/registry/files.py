@@ -1,4 +1,4 @@
-"""Reading registry import files: CSV (lon/lat or WKT columns), GeoJSON and GeoPackage, into raw rows.
+"""Reading registry import files: CSV or Excel (lon/lat or WKT columns), GeoJSON, GeoPackage, into raw rows.
 
 Nothing here knows a kind beyond its column names: every row comes out as a `Record` holding the
 values as read (names normalised through the kind's aliases) and where its location is. Checking the
@@ -9,9 +9,11 @@ missing header column, a CSV that cannot be parsed, a FeatureCollection without 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import math
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +28,7 @@ from gridrisk.imports.bulk_import import RowError
 # Location columns every kind's CSV may use, by their accepted names.
 LOCATION = {"lon": "lon", "lng": "lon", "longitude": "lon", "lat": "lat", "latitude": "lat", "wkt": "wkt"}
 WGS84 = CRS.from_epsg(4326)
+HEADER_SEARCH = 10  # a spreadsheet's header row is looked for among its first non-empty rows
 
 
 @dataclass
@@ -56,9 +59,11 @@ def column_names(columns: tuple[str, ...], aliases: dict[str, str]) -> dict[str,
 
 
 def read_file(data: bytes, fmt: str, names: dict[str, str], required: tuple[str, ...]) -> Parsed:
-    """Parse DATA as FMT (csv, geojson or gpkg) into raw records (no checks beyond the structure)."""
+    """Parse DATA as FMT (csv, xlsx, geojson or gpkg) into raw records (no checks beyond the structure)."""
     if fmt == "csv":
         return _read_csv(data, names, required)
+    if fmt == "xlsx":
+        return _read_spreadsheet(data, names, required)
     if fmt == "gpkg":
         return _read_gpkg(data, names, required)
     return _read_geojson(data, names)
@@ -88,8 +93,82 @@ def _read_csv(data: bytes, names: dict[str, str], required: tuple[str, ...]) -> 
         return Parsed([], file_errors=[RowError(None, "file", problem)])
     reader = csv.reader(io.StringIO(text, newline=""))
     header = next(reader, None)
+    rows = 0  # rows read so far, blank lines aside
+
+    def lines() -> Iterable[tuple[int, list[str]]]:
+        nonlocal rows
+        for cells in reader:
+            rows += not _blank(cells)
+            yield reader.line_num, cells
+
+    try:
+        return _records(header, lines(), names, required, "file")
+    except csv.Error as exc:  # an unterminated quote swallowing the file, a field over 128 KiB, ...
+        problem = f"The CSV cannot be read past line {reader.line_num}: {exc}."
+        return Parsed([], file_errors=[RowError(rows + 1, "file", problem, line=reader.line_num)])
+
+
+def _blank(cells: list[str]) -> bool:
+    return not cells or (len(cells) == 1 and not cells[0].strip())
+
+
+def _read_spreadsheet(data: bytes, names: dict[str, str], required: tuple[str, ...]) -> Parsed:
+    """The first sheet of an Excel workbook (.xlsx, .xls), read as a CSV would be: a header row, then rows.
+
+    Title rows above the header are passed over. Cells become the text a CSV would hold (whole
+    numbers without ".0", dates in ISO 8601), so the checks, messages and report are the CSV's; a
+    row's `line` is its row number in Excel.
+    """
+    from python_calamine import CalamineError, CalamineWorkbook
+
+    try:
+        book = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        rows = book.get_sheet_by_index(0).to_python(skip_empty_area=False)
+    except (CalamineError, ValueError, IndexError) as exc:
+        problem = f"The file is not a readable Excel workbook: {str(exc).strip().splitlines()[0]}."
+        return Parsed([], file_errors=[RowError(None, "file", problem)])
+    numbered = []
+    for i, row in enumerate(rows):
+        cells = [_cell_text(v) for v in row]
+        while cells and not cells[-1].strip():  # the sheet's used range, not the row's content
+            cells.pop()
+        if cells:
+            numbered.append((i + 1, cells))
+    # Registers often open with a title row or two (南京市风险源台账, a date): the header is the
+    # first row naming every required column, else the first row (whose gaps the error then names).
+    at = next(
+        (k for k, (_, cells) in enumerate(numbered[:HEADER_SEARCH]) if _names_all(cells, names, required)), 0
+    )
+    header = numbered[at][1] if numbered else None
+    return _records(header, iter(numbered[at + 1 :]), names, required, "sheet")
+
+
+def _names_all(cells: list[str], names: dict[str, str], required: tuple[str, ...]) -> bool:
+    return set(required) <= {names.get(c.strip().lower()) for c in cells}
+
+
+def _cell_text(value: Any) -> str:
+    """A spreadsheet cell as CSV text: 32010001.0 → "32010001", a date → "2026-05-01"."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    return "" if value is None else str(value)
+
+
+def _records(
+    header: list[str] | None,
+    rows: Iterable[tuple[int, list[str]]],
+    names: dict[str, str],
+    required: tuple[str, ...],
+    what: str,
+) -> Parsed:
+    """Rows of text cells under a header (CSV lines, spreadsheet rows) as records, or the header's errors."""
     if not header:
-        return Parsed([], file_errors=[RowError(None, "file", "The file is empty; it needs a header row.")])
+        problem = f"The {what} is empty; it needs a header row."
+        return Parsed([], file_errors=[RowError(None, "file", problem)])
     fields: list[str | None] = []
     errors: list[RowError] = []
     seen: set[str] = set()
@@ -108,20 +187,14 @@ def _read_csv(data: bytes, names: dict[str, str], required: tuple[str, ...]) -> 
     keyed = [(i, f) for i, f in enumerate(fields) if f]
     width = len(header)
     records = []
-    n = 0
-    try:
-        for cells in reader:
-            if not cells or (len(cells) == 1 and not cells[0].strip()):
-                continue  # a blank line
-            n += 1
-            rec = Record(n, {f: cells[i] for i, f in keyed if i < len(cells)}, line=reader.line_num)
-            if len(cells) > width:
-                extra = f"The row has {len(cells) - width} more value(s) than the header has columns."
-                rec.problem = ("row", extra)
-            records.append(rec)
-    except csv.Error as exc:  # an unterminated quote swallowing the file, a field over 128 KiB, ...
-        problem = f"The CSV cannot be read past line {reader.line_num}: {exc}."
-        return Parsed([], file_errors=[RowError(n + 1, "file", problem, line=reader.line_num)])
+    for line, cells in rows:
+        if _blank(cells):
+            continue
+        rec = Record(len(records) + 1, {f: cells[i] for i, f in keyed if i < len(cells)}, line=line)
+        if len(cells) > width:
+            extra = f"The row has {len(cells) - width} more value(s) than the header has columns."
+            rec.problem = ("row", extra)
+        records.append(rec)
     return Parsed(records)
 
 

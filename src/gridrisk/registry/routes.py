@@ -251,6 +251,7 @@ def _import_description(kind: FeatureKind) -> str:
     required, optional = kind.file_columns
     parts = [
         f"CSV columns: {', '.join(required)}, lon, lat (or wkt), and optionally {', '.join(optional)}.",
+        "Excel (.xlsx, .xls): the first sheet, a header row and the same columns as the CSV.",
         f"GeoJSON: a FeatureCollection with the same property names (what GET {kind.path} returns reads",
         "back; a `crs` member naming another CRS is converted to WGS 84). GeoPackage: its first layer with",
         "geometries, converted from the layer's CRS.",
@@ -287,7 +288,9 @@ def _run_import(
     return result
 
 
-ImportFile = Annotated[UploadFile, File(description="The CSV, GeoJSON or GeoPackage file")]
+ImportFile = Annotated[
+    UploadFile, File(description="The CSV, Excel (.xlsx, .xls), GeoJSON or GeoPackage file")
+]
 ImportFormat = Annotated[
     str | None, Form(description=f"{', '.join(FORMATS)}; by default taken from the file name's extension")
 ]
@@ -328,12 +331,12 @@ def _import_route(router: APIRouter, kind: FeatureKind) -> None:
         import_features,
         methods=["POST"],
         name=f"import_{kind.name}s",
-        summary=f"Upsert {kind.plural} by {kind.key} from a CSV, GeoJSON or GeoPackage file: all rows or none"
-        + ("; the map is current when this answers" if kind.colours_cells else ""),
+        summary=f"Upsert {kind.plural} by {kind.key} from a CSV, Excel, GeoJSON or GeoPackage file:"
+        " all rows or none" + ("; the map is current when this answers" if kind.colours_cells else ""),
         description=_import_description(kind),
         responses={
             200: {"description": f"Imported: counts of inserted, updated and unchanged {kind.plural}"},
-            415: {"description": "Not a CSV, GeoJSON or GeoPackage file", **Problem},
+            415: {"description": "Not a CSV, Excel, GeoJSON or GeoPackage file", **Problem},
             422: {
                 "description": "Rejected, nothing written; `report.errors` lists row, field and problem",
                 **Problem,
