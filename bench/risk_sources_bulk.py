@@ -27,6 +27,7 @@ from gridrisk.demo.sources import load_comprehensive_cells, points_in_cells  # n
 from gridrisk.models.risk_sources import LEC_C, LEC_E, LEC_L  # noqa: E402
 from gridrisk.registry.bulk import import_file  # noqa: E402
 from gridrisk.registry.risk_sources import RISK_SOURCES  # noqa: E402
+from gridrisk.services.risk_map import recompute_all  # noqa: E402
 from gridrisk.settings import Settings  # noqa: E402
 
 CATEGORIES = (
@@ -134,11 +135,10 @@ def main() -> None:
                 recompute[layer] = round(time.perf_counter() - t, 2)
             print(f"recompute {layer} ({cells.get(layer, 0)} cells): {recompute[layer]} s")
         recompute["sum_of_layers"] = round(sum(recompute.values()), 2)
-        if has_all:  # one pass over every layer (what `gridrisk riskmap recompute` runs since 0004)
+        if has_all:  # one pass over every layer: what `gridrisk riskmap recompute` runs
             with psycopg.connect(url) as conn:
                 t = time.perf_counter()
-                conn.execute("SELECT risk_refresh_all()")
-                conn.commit()
+                recompute_all(conn)
                 recompute["risk_refresh_all"] = round(time.perf_counter() - t, 2)
             print(f"recompute all layers at once (risk_refresh_all): {recompute['risk_refresh_all']} s")
         data = {
