@@ -52,3 +52,43 @@ def test_a_large_update_after_small_ones_stays_linear(city_db_url):
         assert event["count"] == ROWS and event["ids"] is None  # one event for the whole statement
     # Linear: about 1 s here; with inner joins of old and new rows it took 7.8 s at 4,000 rows (quadratic).
     assert elapsed < 6.0, f"{ROWS}-row update took {elapsed:.1f} s: a trigger join went quadratic"
+
+
+# item_in_piece's rule, as every write applies it (cell_assignment.sql): the reference for the bulk
+# spelling in fresh_item_cells, which must pick exactly the same cells.
+REFERENCE = """
+SELECT DISTINCT ON (s.id, c.layer, CASE WHEN GeometryType(s.geom) = 'POINT' THEN 0 ELSE c.id END)
+       s.id, c.id, c.layer
+FROM cell_pieces p
+CROSS JOIN LATERAL (SELECT s.id, s.geom FROM {items} s WHERE item_in_piece(p.geom, s.geom) OFFSET 0) s
+JOIN cells c ON c.id = p.cell_id
+ORDER BY s.id, c.layer, CASE WHEN GeometryType(s.geom) = 'POINT' THEN 0 ELSE c.id END, c.code
+"""
+
+
+def test_the_bulk_reassignment_picks_the_cells_every_write_picks(city_db_url):
+    with psycopg.connect(city_db_url) as conn:
+        # The hard cases: points on shared vertices and edges of cells, polygons that only touch
+        # a neighbour, polygons across several cells.
+        conn.execute(
+            "INSERT INTO risk_sources (code, name, category, geom, method, l, e, c, created_by, updated_by)"
+            " SELECT 'EDGE-' || row_number() OVER (), 'edge test', 'gas', g, 'LEC', 3, 6, 7, 't', 't'"
+            " FROM (SELECT (ST_DumpPoints(geom)).geom AS g FROM cells WHERE layer = 'safety'"
+            "       ORDER BY code LIMIT 40) v"
+            " UNION ALL"
+            " SELECT 'EDGE-P' || id, 'cell polygon', 'gas', ST_Multi(geom), 'LEC', 3, 6, 7, 't', 't'"
+            " FROM (SELECT id, geom FROM cells WHERE layer = 'emergency' ORDER BY code LIMIT 5) c"
+        )
+        conn.execute(
+            "INSERT INTO hazard_points (code, name, kind, level, geom, created_by, updated_by)"
+            " SELECT 'EDGE-' || row_number() OVER (), 'edge test', 'waterlogging', 'orange', g, 't', 't'"
+            " FROM (SELECT (ST_DumpPoints(geom)).geom AS g FROM cells WHERE layer = 'comprehensive'"
+            "       ORDER BY code LIMIT 30) v"
+        )
+        conn.commit()
+        for items in ("risk_sources", "hazard_points"):
+            bulk = set(conn.execute("SELECT * FROM fresh_item_cells(%s, NULL)", (items,)).fetchall())
+            reference = set(conn.execute(REFERENCE.format(items=items)).fetchall())
+            assert bulk == reference and len(reference) > 100, items
+            one_layer = set(conn.execute("SELECT * FROM fresh_item_cells(%s, 'safety')", (items,)).fetchall())
+            assert one_layer == {r for r in reference if r[2] == "safety"}, items

@@ -9,6 +9,8 @@ city was: right for Nanjing, 6% off in area at Chengdu and 18% at Urumqi. From h
 names the CRS (geometry/metric_crs.py picks the zone nearest the districts' centre when they load).
 Every database so far serves the Nanjing demo, so the row starts as Nanjing's: its CM 120E zone,
 which loading another city's districts replaces (and re-measures the stored areas with).
+Reaching the head also applies the functions' current source: among them a bulk reassignment
+(fresh_item_cells) that can run in parallel and recomputes without JIT compilation.
 """
 
 from collections.abc import Sequence
