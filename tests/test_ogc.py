@@ -19,6 +19,7 @@ from owslib.ogcapi.features import Features
 from shapely.geometry import shape
 
 from gridrisk.demo.hazards import build_demo_hazards
+from gridrisk.demo.response_resources import build_demo_response_resources
 from gridrisk.demo.shelters import build_demo_shelters
 from gridrisk.demo.sources import build_demo_sources
 
@@ -31,9 +32,19 @@ COLLECTIONS = [
     "risk_sources",
     "shelters",
     "hazard_points",
+    "vulnerable_sites",
+    "rescue_teams",
+    "supply_depots",
 ]
 GRIDS = ["comprehensive", "emergency", "safety"]
-INTEGER_IDS = {"risk_sources", "shelters", "hazard_points"}
+INTEGER_IDS = {
+    "risk_sources",
+    "shelters",
+    "hazard_points",
+    "vulnerable_sites",
+    "rescue_teams",
+    "supply_depots",
+}
 # A name that must come back intact in JSON and escaped in HTML.
 ODD_NAME = '<b>"玄武" & Co</b>'
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -49,6 +60,12 @@ DB_SQL = {
     " ST_AsBinary(geom) AS wkb FROM shelters",
     "hazard_points": "SELECT id, code, name, kind, level, status, threatened_persons, district_code,"
     " updated_at AS t, ST_AsBinary(geom) AS wkb FROM hazard_points",
+    "vulnerable_sites": "SELECT id, code, name, kind, persons, status, district_code, updated_at AS t,"
+    " ST_AsBinary(geom) AS wkb FROM vulnerable_sites",
+    "rescue_teams": "SELECT id, code, name, team_type, members, status, district_code, updated_at AS t,"
+    " ST_AsBinary(geom) AS wkb FROM rescue_teams",
+    "supply_depots": "SELECT id, code, name, level, status, district_code, updated_at AS t,"
+    " ST_AsBinary(geom) AS wkb FROM supply_depots",
 }
 # Properties compared value by value after a full read (beyond ids, geometry and time).
 COMPARED = {
@@ -56,12 +73,18 @@ COMPARED = {
     "risk_sources": ["code", "name", "category", "level", "status", "method", "score"],
     "shelters": ["code", "name", "class", "status", "capacity", "occupancy", "district_code"],
     "hazard_points": ["code", "name", "kind", "level", "status", "threatened_persons", "district_code"],
+    "vulnerable_sites": ["code", "name", "kind", "persons", "status", "district_code"],
+    "rescue_teams": ["code", "name", "team_type", "members", "status", "district_code"],
+    "supply_depots": ["code", "name", "level", "status", "district_code"],
 }
 TEMPORAL = {
     "grid": "changed_at",
     "risk_sources": "updated_at",
     "shelters": "updated_at",
     "hazard_points": "updated_at",
+    "vulnerable_sites": "updated_at",
+    "rescue_teams": "updated_at",
+    "supply_depots": "updated_at",
 }
 
 
@@ -89,13 +112,14 @@ def city(template_city):
         build_demo_sources(conn, seed=5, count=420)
         build_demo_shelters(conn, seed=5)
         build_demo_hazards(conn, seed=5)
+        build_demo_response_resources(conn, seed=5)
         conn.execute("UPDATE shelters SET name = %s WHERE id = (SELECT min(id) FROM shelters)", (ODD_NAME,))
         # Times spread over weeks, with microseconds, so datetime filters have something to cut.
         conn.execute(
             "UPDATE risk_sources SET updated_at = %(t0)s + id * interval '37 minutes 13.250001 seconds'",
             {"t0": T0},
         )
-        for table in ("shelters", "hazard_points"):
+        for table in ("shelters", "hazard_points", "vulnerable_sites", "rescue_teams", "supply_depots"):
             conn.execute(
                 f"UPDATE {table} SET updated_at = %(t0)s + id * interval '5 hours 0.5 seconds'", {"t0": T0}
             )

@@ -728,7 +728,10 @@ def test_csv_import_upserts_by_code_all_or_nothing(city_client, city_db_url, cit
     dup = assert_problem(_upload(city_client, op, CSV + CSV.splitlines()[1] + "\n"), 422)
     assert {(e["row"], e["field"]) for e in dup["report"]["errors"]} == {(4, "code")}
     assert_problem(_upload(city_client, op, "code,name\nA,b\n"), 422)
-    assert_problem(_upload(city_client, op, CSV, name="shelters.xlsx"), 415)
+    assert_problem(_upload(city_client, op, CSV, name="shelters.pdf"), 415)
+    # A CSV named as a workbook is read as one, and said to be no workbook.
+    body = assert_problem(_upload(city_client, op, CSV, name="shelters.xlsx"), 422)
+    assert "not a readable Excel workbook" in body["report"]["errors"][0]["problem"]
     assert_problem(_upload(city_client, city_keys["viewer"], CSV), 403)
 
 

@@ -51,6 +51,82 @@ HAZARD_STATUSES: tuple[str, ...] = get_args(HazardStatus)
 # Statuses in which a point still counts on the four-colour map (the view cell_risk_items).
 HAZARD_ON_MAP = ("identified", "monitoring", "remediating")
 
+# Vulnerable sites (承灾体 / 重点易受灾对象): where people or structures are exposed to a hazard.
+VulnerableKind = Literal[
+    "school",
+    "kindergarten",
+    "hospital",
+    "nursing_home",
+    "underground_space",
+    "underground_garage",
+    "underpass",
+    "tunnel",
+    "construction_site",
+    "low_lying_block",
+    "crowded_venue",
+    "other",
+]
+VULNERABLE_KINDS: tuple[str, ...] = get_args(VulnerableKind)
+VULNERABLE_KIND_NAMES_ZH: dict[str, str] = {
+    "school": "中小学校",
+    "kindergarten": "幼儿园",
+    "hospital": "医院",
+    "nursing_home": "养老机构",
+    "underground_space": "地下空间",
+    "underground_garage": "地下车库",
+    "underpass": "下穿通道",
+    "tunnel": "隧道",
+    "construction_site": "在建工地",
+    "low_lying_block": "低洼居民区",
+    "crowded_venue": "人员密集场所",
+    "other": "其他",
+}
+SiteStatus = Literal["active", "closed"]
+SITE_STATUSES: tuple[str, ...] = get_args(SiteStatus)
+
+# Rescue teams (救援队伍) and what they can do.
+Capability = Literal[
+    "water_rescue",
+    "pumping",
+    "hazmat",
+    "structural_collapse",
+    "medical",
+    "power_restoration",
+    "firefighting",
+    "search_rescue",
+    "evacuation_transport",
+    "gas_repair",
+    "water_repair",
+    "tree_clearing",
+    "communications",
+]
+CAPABILITIES: tuple[str, ...] = get_args(Capability)
+CAPABILITY_NAMES_ZH: dict[str, str] = {
+    "water_rescue": "水域救援",
+    "pumping": "排涝抽水",
+    "hazmat": "危化品处置",
+    "structural_collapse": "建筑坍塌救援",
+    "medical": "医疗救护",
+    "power_restoration": "电力抢修",
+    "firefighting": "灭火",
+    "search_rescue": "搜索救援",
+    "evacuation_transport": "转移运输",
+    "gas_repair": "燃气抢修",
+    "water_repair": "供水抢修",
+    "tree_clearing": "树木清障",
+    "communications": "通信保障",
+}
+TeamType = Literal["fire_station", "fire_brigade", "professional", "social", "militia"]
+TEAM_TYPES: tuple[str, ...] = get_args(TeamType)
+TeamStatus = Literal["available", "deployed", "off_duty", "closed"]
+TEAM_STATUSES: tuple[str, ...] = get_args(TeamStatus)
+# Set by hand; `deployed` follows the work orders a team is booked for.
+SettableTeamStatus = Literal["available", "off_duty", "closed"]
+
+# Supply depots (物资储备库).
+DepotLevel = Literal["city", "district", "street"]
+DEPOT_LEVELS: tuple[str, ...] = get_args(DepotLevel)
+
 # What a file's lon/lat may be in: WGS 84 (GPS), or the offset systems of Chinese web maps, GCJ-02
 # (Amap, Tencent) and BD-09 (Baidu), converted to WGS 84 on import (geometry/gcj02.py).
 CoordinateSystem = Literal["WGS84", "GCJ-02", "BD-09"]
@@ -76,7 +152,7 @@ HAZARD_TYPES: tuple[str, ...] = get_args(HazardType)
 # Stored statuses; `expired` is derived on read from valid_until.
 WARNING_STATUSES = ("active", "cancelled")
 WarningStatus = Literal["active", "cancelled", "expired"]
-TargetType = Literal["risk_source", "hazard_point"]
+TargetType = Literal["risk_source", "hazard_point", "vulnerable_site"]
 TARGET_TYPES: tuple[str, ...] = get_args(TargetType)
 # Ordered from weakest to strongest; `none` means "no order at this level" in a rule.
 Action = Literal["none", "notify", "notify_patrol", "patrol_prepare_evacuation", "evacuate"]
@@ -85,8 +161,9 @@ ORDER_ACTIONS = ACTIONS[1:]
 OrderStatus = Literal["open", "acknowledged", "in_progress", "done", "cancelled"]
 ORDER_STATUSES: tuple[str, ...] = get_args(OrderStatus)
 ORDER_ACTIVE = ("open", "acknowledged", "in_progress")
-# Why an order was cancelled: only `manual` cancellations survive a re-post of the warning.
-CANCEL_CAUSES = ("not_targeted", "warning_cancelled", "manual")
+# Why an order was cancelled: only `manual` cancellations survive a re-post of the warning;
+# `expired`: its warning's valid-until passed while it was still open.
+CANCEL_CAUSES = ("not_targeted", "warning_cancelled", "manual", "expired")
 
 
 def sql_in(values: tuple[str, ...]) -> str:

@@ -8,6 +8,7 @@ import shapely
 
 from gridrisk.demo.city import build_demo_grids
 from gridrisk.demo.hazards import build_demo_hazards
+from gridrisk.demo.response_resources import build_demo_response_resources
 from gridrisk.demo.shelters import build_demo_shelters
 from gridrisk.demo.sources import build_demo_sources
 from gridrisk.services.districts import load_districts
@@ -98,4 +99,5 @@ _REGISTRIES = [
     ("risk sources", build_demo_sources),
     ("hazard points", build_demo_hazards),
     ("shelters", build_demo_shelters),
+    ("vulnerable sites, rescue teams and supply depots", build_demo_response_resources),
 ]

@@ -128,6 +128,8 @@ DISTRICT = Lookup(
 
 
 def district_name(alias: str) -> Property:
+    if alias == "d":  # the subquery names the districts `d`: the kind's own alias would be shadowed
+        raise ValueError("a kind whose properties read district_name() needs an alias other than 'd'")
     return Property(
         "district_name",
         f"(SELECT d.name FROM cells d WHERE d.layer = 'district' AND d.code = {alias}.district_code)",
@@ -327,6 +329,13 @@ class FeatureKind:
         if self.extension.columns is not None:
             self.extension.columns(model, cols)
         return cols
+
+
+def split_list(text: str) -> list[str]:
+    """Several values in one cell of a file, separated by ; | 、 or ，, as a list (blanks dropped)."""
+    for sep in ("|", "、", "，"):
+        text = text.replace(sep, ";")
+    return [p.strip() for p in text.split(";") if p.strip()]
 
 
 class RowProblem(ValueError):

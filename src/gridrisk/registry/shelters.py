@@ -49,6 +49,7 @@ from gridrisk.registry.kind import (
     Property,
     Publish,
     district_name,
+    split_list,
     text_search,
 )
 from gridrisk.services.shelters import coverage_json
@@ -154,10 +155,7 @@ async def _close(conn: AsyncConnection, row: dict, who: str) -> None:
 def _from_row(v: dict[str, Any]) -> dict[str, Any]:
     """Facilities in one CSV cell (separated by ; | 、 or ，); the shape GET returns reads back."""
     if isinstance(v.get("facilities"), str):
-        text = v["facilities"]
-        for sep in ("|", "、", "，"):
-            text = text.replace(sep, ";")
-        v["facilities"] = [p.strip() for p in text.split(";") if p.strip()]
+        v["facilities"] = split_list(v["facilities"])
     if "district_code" not in v and isinstance(v.get("district"), dict):
         v["district_code"] = v["district"].get("code")
     if v.get("status") == "full":

@@ -1,4 +1,4 @@
--- The version history of the registries (risk sources, shelters, hazard points): a row per version
+-- The version history of the registries (risk sources, shelters, hazard points, ...): a row per version
 -- a write creates, saying who, when, and every changed field as [old, new]. The database writes it
 -- where the change happens, so no path can forget it; one generic statement, written out per table,
 -- serves every table. Only writes that bump `version` are recorded (a
@@ -64,7 +64,9 @@ END $$;
 
 -- One trigger function per registry, <table>_history(), its two statements written out by
 -- history_statement: static SQL is planned once per connection, where building and planning the
--- statement on every write cost a fifth of a one-row write's time in the database.
+-- statement on every write cost a fifth of a one-row write's time in the database. Its triggers are
+-- statement-level, since transition tables exist only for the event that has them (one trigger per
+-- event); `_history_` sorts after `_after_` and `_changed_`. A registry is one row of the list.
 DO $do$
 DECLARE
     r record;
@@ -72,7 +74,11 @@ BEGIN
     FOR r IN SELECT * FROM (VALUES
         ('risk_sources', 'risk_source_history', 'source_id', '{"l": "L", "e": "E", "c": "C", "s": "S"}'::jsonb),
         ('shelters', 'shelter_history', 'shelter_id', '{}'::jsonb),
-        ('hazard_points', 'hazard_point_history', 'hazard_id', '{}'::jsonb)) AS v(items, history, id_column, renames)
+        ('hazard_points', 'hazard_point_history', 'hazard_id', '{}'::jsonb),
+        ('vulnerable_sites', 'vulnerable_site_history', 'vulnerable_site_id', '{}'::jsonb),
+        ('rescue_teams', 'rescue_team_history', 'rescue_team_id', '{}'::jsonb),
+        ('supply_depots', 'supply_depot_history', 'supply_depot_id', '{}'::jsonb)
+    ) AS v(items, history, id_column, renames)
     LOOP
         EXECUTE format($fn$
 CREATE OR REPLACE FUNCTION %1$s_history() RETURNS trigger LANGUAGE plpgsql AS $body$
@@ -87,26 +93,12 @@ END $body$;
         $fn$, r.items,
             history_statement(r.items::regclass, r.history, r.id_column, r.renames, 'INSERT'),
             history_statement(r.items::regclass, r.history, r.id_column, r.renames, 'UPDATE'));
+        EXECUTE format($t$
+            CREATE OR REPLACE TRIGGER %1$s_history_insert AFTER INSERT ON %1$I
+            REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION %1$s_history();
+            CREATE OR REPLACE TRIGGER %1$s_history_update AFTER UPDATE ON %1$I
+            REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
+            EXECUTE FUNCTION %1$s_history();
+        $t$, r.items);
     END LOOP;
 END $do$;
-
--- Triggers per registry: statement-level, since transition tables exist only for the event that
--- has them (one trigger per event); `_history_` sorts after `_after_` and `_changed_`.
-CREATE OR REPLACE TRIGGER risk_sources_history_insert AFTER INSERT ON risk_sources
-REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
-EXECUTE FUNCTION risk_sources_history();
-CREATE OR REPLACE TRIGGER risk_sources_history_update AFTER UPDATE ON risk_sources
-REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
-EXECUTE FUNCTION risk_sources_history();
-
-CREATE OR REPLACE TRIGGER shelters_history_insert AFTER INSERT ON shelters
-REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION shelters_history();
-CREATE OR REPLACE TRIGGER shelters_history_update AFTER UPDATE ON shelters
-REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
-EXECUTE FUNCTION shelters_history();
-
-CREATE OR REPLACE TRIGGER hazard_points_history_insert AFTER INSERT ON hazard_points
-REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION hazard_points_history();
-CREATE OR REPLACE TRIGGER hazard_points_history_update AFTER UPDATE ON hazard_points
-REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
-EXECUTE FUNCTION hazard_points_history();

@@ -80,7 +80,8 @@ DO $$
 DECLARE
     t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['risk_sources', 'shelters', 'hazard_points'] LOOP
+    FOREACH t IN ARRAY ARRAY['risk_sources', 'shelters', 'hazard_points', 'vulnerable_sites', 'rescue_teams',
+                             'supply_depots'] LOOP
         EXECUTE format($t$
             CREATE OR REPLACE TRIGGER %1$s_changed_insert AFTER INSERT ON %1$I
             REFERENCING NEW TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION feature_changed_rows();

@@ -3,7 +3,13 @@
 One module per concern; importing the package registers every table on `metadata`.
 """
 
-from gridrisk.db.tables import grids, registries, risk_map, targeted_warnings  # noqa: F401  (register)
+from gridrisk.db.tables import (  # noqa: F401  (register)
+    grids,
+    registries,
+    response_resources,
+    risk_map,
+    targeted_warnings,
+)
 from gridrisk.db.tables.base import metadata
 
 __all__ = ["metadata"]

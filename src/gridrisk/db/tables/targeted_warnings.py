@@ -157,6 +157,10 @@ work_orders = Table(
     Column("layer", Text, nullable=False, server_default="comprehensive"),
     Column("cell_code", Text),
     Column("district_code", Text),
+    # Who answers for it: the cell's grid worker, and the target's responsible unit.
+    Column("responsible_person", Text),
+    Column("responsible_phone", Text),
+    Column("responsible_unit", Text),
     Column("action", Text, nullable=False),
     # The warning level the action was set for (a downgrade never weakens an issued order).
     Column("level", Text, nullable=False),
