@@ -41,7 +41,7 @@ def downgrade() -> None:
         " supply_depot_history, supply_depots, supply_items, rescue_team_history, rescue_teams,"
         " vulnerable_site_history, vulnerable_sites CASCADE;"
         " ALTER TABLE work_orders DROP COLUMN responsible_person, DROP COLUMN responsible_phone,"
-        " DROP COLUMN responsible_unit;"
+        " DROP COLUMN responsible_unit, DROP COLUMN match_notes;"
         " ALTER TABLE work_orders DROP CONSTRAINT ck_work_orders_target_type, ADD CONSTRAINT"
         " ck_work_orders_target_type CHECK (target_type IN ('risk_source', 'hazard_point'));"
         " ALTER TABLE work_orders DROP CONSTRAINT ck_work_orders_cancel_cause, ADD CONSTRAINT"

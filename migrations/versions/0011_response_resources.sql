@@ -207,7 +207,7 @@ CREATE INDEX ix_supply_reservations_live ON supply_reservations (depot_id, item)
 CREATE INDEX ix_supply_reservations_order ON supply_reservations (order_id);
 
 ALTER TABLE work_orders ADD COLUMN responsible_person text, ADD COLUMN responsible_phone text,
-    ADD COLUMN responsible_unit text;
+    ADD COLUMN responsible_unit text, ADD COLUMN match_notes jsonb DEFAULT '[]'::jsonb NOT NULL;
 ALTER TABLE work_orders DROP CONSTRAINT ck_work_orders_target_type,
     ADD CONSTRAINT ck_work_orders_target_type
     CHECK (target_type IN ('risk_source', 'hazard_point', 'vulnerable_site'));

@@ -25,7 +25,9 @@ demo_app = typer.Typer(help="The demo city.", no_args_is_help=True)
 riskmap_app = typer.Typer(help="The four-colour risk map.", no_args_is_help=True)
 events_app = typer.Typer(help="The live-event outbox.", no_args_is_help=True)
 city_app = typer.Typer(help="The city: its districts, name and metric CRS.", no_args_is_help=True)
+warnings_app = typer.Typer(help="Targeted warnings and their work orders.", no_args_is_help=True)
 for sub, name in (
+    (warnings_app, "warnings"),
     (city_app, "city"),
     (db_app, "db"),
     (keys_app, "keys"),
@@ -429,6 +431,16 @@ def riskmap_verify() -> None:
             "run `gridrisk riskmap recompute`",
         )
     console.print("[green]the map equals a from-scratch recompute[/green]")
+
+
+@warnings_app.command("expire")
+def warnings_expire() -> None:
+    """End the open orders of warnings past their valid-until and release what was booked for them."""
+    from gridrisk.services.warning_expiry import expire_orders
+
+    with _connect(Settings()) as conn:
+        done = expire_orders(conn)
+    console.print(f"expired {done['orders']} order(s) of {done['warnings']} warning(s)")
 
 
 @events_app.command("prune")

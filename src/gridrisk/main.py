@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -34,6 +36,7 @@ from gridrisk.lookup.state import LookupService
 from gridrisk.ogc import routes as ogc
 from gridrisk.registry.catalog import KINDS
 from gridrisk.registry.routes import build_router
+from gridrisk.services.warning_expiry import run_expiry
 from gridrisk.settings import Settings
 from gridrisk.tiles.cache import TileService
 
@@ -57,10 +60,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.tile_service = TileService(pool, outbox, settings.tile_cache_mb * 1024 * 1024)
         app.state.cell_lookup = LookupService(pool, outbox)  # /cells/at from memory
         outbox.start()
+        expiry = None
+        if settings.expiry_interval_s > 0:
+            expiry = asyncio.get_running_loop().create_task(
+                run_expiry(pool, settings.expiry_interval_s), name="gridrisk-expiry"
+            )
         log.info("gridrisk %s started; database pool opening in the background", __version__)
         try:
             yield
         finally:
+            if expiry is not None:
+                expiry.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await expiry
             await app.state.event_hub.aclose()
             await outbox.aclose()
             await pool.close()

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
     # Vector-tile cache per worker, in MiB; 0 turns it off (tiles are then rendered every time).
     tile_cache_mb: int = Field(default=128, ge=0)
+    # How often each API process ends the orders of expired warnings (0: never; cron may run
+    # `gridrisk warnings expire` instead).
+    expiry_interval_s: float = Field(default=60.0, ge=0)
     # Where the shipped reference data and the migrations are (the image sets both); none = the checkout's.
     data_dir: Path | None = None
     migrations_dir: Path | None = None

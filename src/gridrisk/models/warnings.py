@@ -170,6 +170,15 @@ class OrdersResult(BaseModel):
     targets: int = Field(description="Targets in the area that the rules name")
 
 
+class MatchingResult(BaseModel):
+    """What one post booked for the live orders (what was booked before is kept, not counted again)."""
+
+    teams_booked: int = 0
+    persons_placed: int = Field(default=0, description="People given shelter places by this post")
+    persons_without_place: int = Field(default=0, description="People of evacuations still without a place")
+    supply_lines_reserved: int = 0
+
+
 class PostResult(BaseModel):
     created: bool = Field(description="A new warning (201) rather than an update of a known one")
     applied: bool = Field(description="False when the message was superseded or changed nothing")
@@ -177,6 +186,7 @@ class PostResult(BaseModel):
     message: str = Field(description="The message identifier this post carried")
     changes: dict[str, list[Any]] = Field(description="Warning fields changed: field → [from, to]")
     orders: OrdersResult
+    matching: MatchingResult = Field(default_factory=MatchingResult)
     seconds: float = Field(description="Time spent in the database transaction")
 
 

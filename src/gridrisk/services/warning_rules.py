@@ -11,7 +11,7 @@ from gridrisk.db.sql_files import sql
 from gridrisk.errors import InvalidInput
 from gridrisk.models.warnings import ACTION_TEXT, HAZARD_TYPES, RuleTarget
 from gridrisk.services.records import fetch_all
-from gridrisk.vocabulary import HAZARD_KINDS
+from gridrisk.vocabulary import HAZARD_KINDS, VULNERABLE_KINDS
 
 LEVELS = ("blue", "yellow", "orange", "red")
 
@@ -74,10 +74,15 @@ def _check_unique(targets: list[RuleTarget]) -> None:
 
 
 async def _check_known(conn: AsyncConnection, targets: list[RuleTarget]) -> None:
-    """422 when a kind is neither a risk-source category nor a hazard-point kind, as its type says."""
+    """422 when a kind is not one of its type's: a risk-source category, hazard-point or site kind."""
     categories = {r["code"] for r in await fetch_all(conn, "warning_rule_categories")}
+    kinds = {
+        "risk_source": categories,
+        "hazard_point": set(HAZARD_KINDS),
+        "vulnerable_site": set(VULNERABLE_KINDS),
+    }
     for i, t in enumerate(targets):
-        known = categories if t.type == "risk_source" else set(HAZARD_KINDS)
+        known = kinds[t.type]
         if t.kind not in known:
             what = t.type.replace("_", " ")
             raise InvalidInput(

@@ -21,6 +21,7 @@ from psycopg.types.json import Jsonb
 
 from gridrisk.db.sql_files import sql
 from gridrisk.models.warnings import AreaSpec, WarningSpec
+from gridrisk.services.warning_matching import match_orders
 
 NO_COUNTS = {"created": 0, "escalated": 0, "reopened": 0, "cancelled": 0, "targets": 0}
 # The planner's cost estimate for the targeting statement passes the JIT threshold; compiling it
@@ -96,7 +97,9 @@ class Outcome:
             "note": self.note,
             "message": self.message,
             "changes": self.changes,
-            "orders": self.orders,
+            # The targeting's counts, then what the matching booked (warning_matching.py).
+            "orders": {k: v for k, v in self.orders.items() if k != "matching"},
+            "matching": self.orders.get("matching", {}),
             "seconds": round(self.seconds, 4),
         }
 
@@ -214,8 +217,10 @@ async def _on_locked_orders(conn: AsyncConnection, name: str, params: dict[str, 
 
 
 async def _target(conn: AsyncConnection, warning_id: int, who: str) -> dict[str, int]:
-    """Diff the warning's orders against its targets in one statement."""
-    return dict(await _on_locked_orders(conn, "warning_target", {"warning_id": warning_id, "who": who}))
+    """Diff the warning's orders against its targets in one statement, then book what they need."""
+    orders = dict(await _on_locked_orders(conn, "warning_target", {"warning_id": warning_id, "who": who}))
+    orders["matching"] = await match_orders(conn, warning_id)
+    return orders
 
 
 async def _affected_cells(conn: AsyncConnection, warning_id: int, area: Area) -> None:
@@ -355,7 +360,10 @@ async def _update(
     orders = await _target(conn, warning_id, who)
     if "area" in changes:
         await _affected_cells(conn, warning_id, area)
-    touched = any(orders[k] for k in ("created", "escalated", "reopened", "cancelled"))
+    booked = orders["matching"]
+    touched = any(orders[k] for k in ("created", "escalated", "reopened", "cancelled")) or any(
+        booked[k] for k in ("teams_booked", "persons_placed", "supply_lines_reserved")
+    )
     if changes or touched:
         await _history(
             conn, warning_id, who, "update" if changes else "repost", spec.identifier, changes, orders

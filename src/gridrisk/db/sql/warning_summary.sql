@@ -1,6 +1,7 @@
 -- One warning as JSON: its fields and area, the cells it covers per layer, its targets by kind, its
 -- orders by status and action, the closure rate (done ÷ orders not cancelled), overdue orders, and
--- the evacuation it ordered (people, and per named shelter the people sent there against its room).
+-- the evacuation it ordered (people, places reserved, and per shelter the people it holds places
+-- for, against its room).
 WITH w AS (
     SELECT * FROM warnings WHERE id = %(warning_id)s
 ),
@@ -31,21 +32,34 @@ by_kind AS (
                 GROUP BY target_type, target_kind) k
           GROUP BY target_type) t
 ),
+-- Places are what the matching reserved for live evacuation orders (warning_matching.py).
+placed AS (
+    SELECT r.order_id, r.shelter_id, r.persons
+    FROM shelter_reservations r JOIN o ON o.id = r.order_id
+    WHERE r.released_at IS NULL
+),
 evac AS (
     SELECT count(*)::int AS orders,
            coalesce(sum(threatened_persons), 0)::int AS persons,
-           count(*) FILTER (WHERE shelter_id IS NULL)::int AS without_shelter
-    FROM o WHERE action = 'evacuate' AND status <> 'cancelled'
+           coalesce(sum(p.persons), 0)::int AS placed,
+           count(*) FILTER (WHERE active AND threatened_persons > coalesce(p.persons, 0))::int AS without_shelter
+    FROM o
+    LEFT JOIN (SELECT order_id, sum(persons)::int AS persons FROM placed GROUP BY order_id) p ON p.order_id = o.id
+    WHERE action = 'evacuate' AND status <> 'cancelled'
 ),
 named AS (
     SELECT coalesce(json_agg(json_build_object(
                'id', s.id, 'code', s.code, 'name', s.name, 'class', s.class, 'status', s.status,
-               'free', CASE WHEN s.status = 'closed' THEN 0 ELSE s.capacity - s.occupancy END,
+               'free', CASE WHEN s.status = 'closed' THEN 0
+                            ELSE s.capacity - s.occupancy - coalesce((
+                                SELECT sum(a.persons) FROM shelter_reservations a
+                                WHERE a.shelter_id = s.id AND a.released_at IS NULL), 0) END,
                'orders', x.orders, 'persons_directed', x.persons,
-               'overbooked', x.persons > s.capacity - s.occupancy) ORDER BY x.persons DESC, s.id), '[]'::json) AS j
-    FROM (SELECT shelter_id, count(*)::int AS orders, sum(threatened_persons)::int AS persons
-          FROM o WHERE action = 'evacuate' AND status <> 'cancelled' AND shelter_id IS NOT NULL
-          GROUP BY shelter_id) x
+               'overbooked', s.capacity - s.occupancy < coalesce((
+                   SELECT sum(a.persons) FROM shelter_reservations a
+                   WHERE a.shelter_id = s.id AND a.released_at IS NULL), 0)) ORDER BY x.persons DESC, s.id), '[]'::json) AS j
+    FROM (SELECT shelter_id, count(DISTINCT order_id)::int AS orders, sum(persons)::int AS persons
+          FROM placed GROUP BY shelter_id) x
     JOIN shelters s ON s.id = x.shelter_id
 ),
 cells AS (
@@ -87,7 +101,8 @@ SELECT w.version, json_build_object(
         'cells_with_orders', c.cells_with_orders,
         'without_cell', c.without_cell),
     'evacuation', json_build_object(
-        'orders', e.orders, 'threatened_persons', e.persons, 'without_shelter', e.without_shelter,
+        'orders', e.orders, 'threatened_persons', e.persons, 'persons_placed', e.placed,
+        'without_shelter', e.without_shelter,
         'shelters', (SELECT j FROM named)),
     'version', w.version,
     'created_at', w.created_at, 'created_by', w.created_by,

@@ -7,6 +7,7 @@
 --          pieces driving the join so that each prepared piece serves the targets behind it), with
 --          the action the warning's level demands of its kind;
 -- then   - a target without an order gets one (status open, due now + the level's due time),
+--          whose people, teams and supplies the matching books next (warning_matching.py),
 --        - an order whose action is weaker than the fresh one is escalated (done ones reopen),
 --        - an order the targeting cancelled earlier whose target is back is reopened,
 --        - an active order whose target is no longer in `fresh` is cancelled,
@@ -45,12 +46,20 @@ hit AS MATERIALIZED (
      WHERE h.status NOT IN ('remediated', 'closed')
        AND h.kind IN (SELECT target_kind FROM rules WHERE target_type = 'hazard_point')
      ORDER BY h.id)
+    UNION ALL
+    (SELECT DISTINCT ON (v.id) 'vulnerable_site'::text, v.id, v.kind, v.code, v.name, v.geom
+     FROM pieces p
+     JOIN vulnerable_sites v ON v.geom && p.g AND ST_Intersects(p.g, v.geom)
+     WHERE v.status = 'active'
+       AND v.kind IN (SELECT target_kind FROM rules WHERE target_type = 'vulnerable_site')
+     ORDER BY v.id)
 ),
 fresh AS MATERIALIZED (
     SELECT h.target_type, h.target_id, h.target_kind, h.code, h.name, ST_PointOnSurface(h.geom) AS pos,
            GeometryType(h.geom) = 'POINT' AS is_point,
-           CASE WHEN h.target_type = 'hazard_point'
-                THEN (SELECT hp.threatened_persons FROM hazard_points hp WHERE hp.id = h.target_id)
+           CASE h.target_type
+                WHEN 'hazard_point' THEN (SELECT hp.threatened_persons FROM hazard_points hp WHERE hp.id = h.target_id)
+                WHEN 'vulnerable_site' THEN (SELECT vs.persons FROM vulnerable_sites vs WHERE vs.id = h.target_id)
                 ELSE 0 END AS persons,
            r.action, warning_action_rank(r.action) AS rank
     FROM hit h
@@ -63,38 +72,19 @@ cur AS MATERIALIZED (
 -- Targets against existing orders in one FULL JOIN: PostgreSQL runs a full join only as a hash or
 -- merge join, so the diff stays linear however few rows the planner expects (a fresh work_orders
 -- table has no statistics, and a nested loop over 9,000 × 9,000 rows takes seconds).
--- Evacuation orders name the nearest open or standby shelter with room for everyone the target
--- threatens: KNN on the shelters' geography index, the candidates re-sorted by exact distance.
 diff AS MATERIALIZED (
     SELECT f.target_type AS f_type, f.target_id AS f_id, f.target_kind, f.code, f.name, f.pos, f.is_point,
            f.persons, f.action AS fresh_action, f.rank,
-           c.id AS order_id, c.status AS cur_status, c.action AS cur_action, c.cancel_cause,
-           sh.id AS shelter_id, sh.d AS distance_m
+           c.id AS order_id, c.status AS cur_status, c.action AS cur_action, c.cancel_cause
     FROM fresh f
     FULL JOIN cur c ON c.target_type = f.target_type AND c.target_id = f.target_id
-    LEFT JOIN LATERAL (
-        SELECT k.id, k.d FROM (
-            SELECT s.id, ST_Distance(s.geom::geography, f.pos::geography) AS d
-            FROM shelters s
-            WHERE f.action = 'evacuate'
-              AND s.status IN ('open', 'standby') AND s.capacity - s.occupancy >= f.persons
-            ORDER BY s.geom::geography <-> f.pos::geography
-            LIMIT 8
-        ) k
-        ORDER BY k.d, k.id
-        LIMIT 1
-    ) sh ON true
 ),
 ins AS (
     INSERT INTO work_orders (warning_id, target_type, target_id, target_kind, target_code, target_name, geom,
-                             layer, cell_code, district_code, action, level, threatened_persons, shelter_id,
-                             shelter_distance_m, shelter_note, status, due_at, updated_by)
+                             layer, cell_code, district_code, action, level, threatened_persons, status, due_at,
+                             updated_by)
     SELECT w.id, d.f_type, d.f_id, d.target_kind, d.code, d.name, d.pos,
-           'comprehensive', cell.code, cell.district_code, d.fresh_action, w.level, d.persons, d.shelter_id,
-           d.distance_m,
-           CASE WHEN d.fresh_action = 'evacuate' AND d.shelter_id IS NULL
-                THEN format('No open or standby shelter has %%s free places; split the people between '
-                            'shelters (GET /shelters/nearest) or open one.', d.persons) END,
+           'comprehensive', cell.code, cell.district_code, d.fresh_action, w.level, d.persons,
            'open', now() + w.due, %(who)s
     FROM diff d
     CROSS JOIN w
@@ -108,7 +98,11 @@ ins AS (
             WHERE d.f_type = 'risk_source' AND sc.source_id = d.f_id AND sc.layer = 'comprehensive'
             UNION ALL
             SELECT hc.cell_id FROM hazard_cells hc
-            WHERE d.f_type = 'hazard_point' AND hc.hazard_id = d.f_id AND hc.layer = 'comprehensive'))
+            WHERE d.f_type = 'hazard_point' AND hc.hazard_id = d.f_id AND hc.layer = 'comprehensive'
+            UNION ALL
+            SELECT p.cell_id FROM cell_pieces p
+            WHERE d.f_type = 'vulnerable_site' AND p.layer = 'comprehensive'
+              AND p.geom && d.pos AND ST_Intersects(p.geom, d.pos)))
         ORDER BY CASE WHEN d.is_point THEN 0 WHEN ST_Intersects(c.geom, d.pos) THEN 0 ELSE 1 END, c.code
         LIMIT 1
     ) cell ON true
@@ -127,16 +121,6 @@ upd AS (
         done_at = NULL, done_by = NULL, done_note = NULL, photo_url = NULL, done_location = NULL,
         done_distance_m = NULL, cancelled_at = NULL, cancel_cause = NULL, cancel_reason = NULL,
         threatened_persons = d.persons,
-        shelter_id = CASE WHEN d.rank > warning_action_rank(o.action) AND d.fresh_action = 'evacuate'
-                          THEN d.shelter_id ELSE o.shelter_id END,
-        shelter_distance_m = CASE WHEN d.rank > warning_action_rank(o.action) AND d.fresh_action = 'evacuate'
-                                  THEN d.distance_m ELSE o.shelter_distance_m END,
-        shelter_note = CASE WHEN d.rank > warning_action_rank(o.action) AND d.fresh_action = 'evacuate'
-                            THEN CASE WHEN d.shelter_id IS NULL
-                                      THEN format('No open or standby shelter has %%s free places; split the '
-                                                  'people between shelters (GET /shelters/nearest) or open one.',
-                                                  d.persons) END
-                            ELSE o.shelter_note END,
         version = o.version + 1, updated_at = now(), updated_by = %(who)s
     FROM diff d CROSS JOIN w
     WHERE o.id = d.order_id AND d.f_id IS NOT NULL AND d.fresh_action <> 'none'

@@ -1,5 +1,6 @@
 -- Work orders as JSON, in the order of the ids given: the warning, the target and where to go,
--- the assigned cell and its workers, the action, the shelter of an evacuation, status, deadline.
+-- the assigned cell and its workers, who answers for it, the action, the shelter places of an
+-- evacuation, the teams and supplies booked for it (and what could not be), status, deadline.
 SELECT o.id, o.version, o.layer, o.cell_code,
        json_build_object(
            'id', o.id,
@@ -23,7 +24,30 @@ SELECT o.id, o.version, o.layer, o.cell_code,
                'free', CASE WHEN s.status = 'closed' THEN 0 ELSE s.capacity - s.occupancy END,
                'distance_m', round(o.shelter_distance_m::numeric, 1),
                'location', ST_AsGeoJSON(ST_PointOnSurface(s.geom), 7)::json,
-               'note', o.shelter_note) END,
+               'note', o.shelter_note,
+               'places', (SELECT coalesce(json_agg(json_build_object(
+                                  'shelter_id', r.shelter_id, 'shelter_name', rs.name, 'persons', r.persons,
+                                  'distance_m', round(r.distance_m::numeric, 1), 'released', r.released_at IS NOT NULL)
+                                  ORDER BY r.persons DESC, r.shelter_id), '[]'::json)
+                          FROM shelter_reservations r JOIN shelters rs ON rs.id = r.shelter_id
+                          WHERE r.order_id = o.id)) END,
+           'responsible', json_build_object('person', o.responsible_person, 'phone', o.responsible_phone,
+                                            'unit', o.responsible_unit),
+           'teams', (SELECT coalesce(json_agg(json_build_object(
+                         'team_id', b.team_id, 'name', t.name, 'capability', b.capability,
+                         'contact_phone', t.contact_phone, 'distance_m', round(b.distance_m::numeric, 1),
+                         'released', b.released_at IS NOT NULL,
+                         'location', ST_AsGeoJSON(ST_PointOnSurface(t.geom), 7)::json) ORDER BY b.id), '[]'::json)
+                     FROM work_order_teams b JOIN rescue_teams t ON t.id = b.team_id WHERE b.order_id = o.id),
+           'supplies', (SELECT coalesce(json_agg(json_build_object(
+                            'depot_id', x.depot_id, 'depot_name', d.name, 'item', x.item, 'item_name', i.name,
+                            'unit', i.unit, 'quantity', x.quantity, 'distance_m', round(x.distance_m::numeric, 1),
+                            'released', x.released_at IS NOT NULL, 'consumed', x.consumed,
+                            'location', ST_AsGeoJSON(ST_PointOnSurface(d.geom), 7)::json) ORDER BY x.id), '[]'::json)
+                        FROM supply_reservations x
+                        JOIN supply_depots d ON d.id = x.depot_id JOIN supply_items i ON i.item = x.item
+                        WHERE x.order_id = o.id),
+           'match_notes', o.match_notes,
            'status', o.status,
            'allowed_next', CASE o.status
                WHEN 'open' THEN json_build_array('acknowledged', 'cancelled')

@@ -168,6 +168,9 @@ work_orders = Table(
     Column("shelter_id", BigInteger, ForeignKey("shelters.id", ondelete="SET NULL")),
     Column("shelter_distance_m", Float),
     Column("shelter_note", Text),
+    # What the matching could not book: [{"need": "team:water_rescue" | "item:sandbags" | "shelter",
+    # "short": n, "message": "..."}]; empty when everything the order needs is booked.
+    Column("match_notes", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     Column("status", Text, nullable=False, server_default="open"),
     Column("due_at", DateTime(timezone=True), nullable=False),
     Column("acknowledged_at", DateTime(timezone=True)),
