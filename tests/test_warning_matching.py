@@ -357,3 +357,43 @@ def test_expired_warnings_end_their_orders_and_release_bookings(city_client, cit
     assert history[0]["n"] == len(rows)
     again = CliRunner().invoke(app, ["warnings", "expire"], env={"GRIDRISK_DATABASE_URL": url})
     assert "0 order" in again.output
+
+
+def test_the_closed_loop_report_in_json_and_csv(city_client, city_keys, scene):
+    import csv
+    import io
+
+    url, op = scene["url"], city_keys["operator"]
+    body = post(city_client, op, warning("M-REPORT", area={"geometry": AREA}), 201)
+    orders = _orders(url, body["id"])
+    with psycopg.connect(url) as conn:  # one order acknowledged after 10 minutes, one done after 30
+        conn.execute(
+            "UPDATE work_orders SET status = 'acknowledged',"
+            " acknowledged_at = created_at + interval '10 minutes' WHERE id = %s",
+            (orders[0]["id"],),
+        )
+        conn.execute(
+            "UPDATE work_orders SET status = 'done', acknowledged_at = created_at + interval '5 minutes',"
+            " done_at = created_at + interval '30 minutes', done_note = 'ok' WHERE id = %s",
+            (orders[1]["id"],),
+        )
+    report = city_client.get(f"/warnings/{body['id']}/report").json()
+    city = report["city"]
+    assert city["orders"] == len(orders) and city["done"] == 1 and city["acknowledged"] == 1
+    assert city["ack_p50_min"] == pytest.approx(7.5) and city["done_p50_min"] == pytest.approx(30)
+    planned = sum(o["threatened_persons"] for o in orders if o["action"] == "evacuate")
+    evacuated = orders[1]["threatened_persons"] if orders[1]["action"] == "evacuate" else 0
+    assert city["persons_planned"] == planned and city["persons_evacuated"] == evacuated
+    assert sum(d["orders"] for d in report["districts"]) == city["orders"]
+    assert sum(c["orders"] for c in report["cells"]) == city["orders"]
+    booked = _rows(url, "SELECT count(*) AS n FROM work_order_teams")[0]["n"]
+    assert city["teams_committed"] == booked == len(report["teams"])
+    assert {t["team_id"] for t in report["teams"]} <= set(scene["teams"])
+    assert {d["depot_id"] for d in report["supplies"]} <= set(scene["depots"])
+    r = city_client.get(f"/warnings/{body['id']}/report", params={"f": "csv"})
+    assert r.headers["content-type"].startswith("text/csv") and r.content.startswith("\ufeff".encode())
+    rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
+    assert rows[0][:3] == ["范围 scope", "编码 code", "名称 name"]
+    assert len(rows) == 1 + 1 + len(report["districts"]) + len(report["cells"])
+    assert rows[1][0] == "city" and int(rows[1][3]) == city["orders"]
+    assert city_client.get("/warnings/987654/report").status_code == 404

@@ -35,6 +35,7 @@ from gridrisk.models.warnings import (
     spec_from_json,
 )
 from gridrisk.services.records import fetch_all, fetch_one, no_warning, warning_or_404
+from gridrisk.services.warning_report import report_csv, warning_report
 from gridrisk.services.warning_rules import replace_hazard_rules, rules, set_due_times
 from gridrisk.services.warning_targeting import (
     Outcome,
@@ -338,3 +339,47 @@ async def put_hazard_rules(hazard_type: HazardType, body: HazardRules, pool: Poo
     async with pool.connection() as conn:
         out = await replace_hazard_rules(conn, hazard_type, body.targets, body.reason, who.name)
     return OrjsonResponse(out)
+
+
+REPORT_DOC = (
+    "The closed loop of one warning, for the duty office and leaders: for the city, each district and "
+    "each cell with orders — orders by status, the minutes from issue to acknowledgement and to "
+    "completion (p50, p90), overdue orders, people planned for evacuation, evacuated (orders done) and "
+    "holding shelter places now, teams committed and still out, supply units committed; then every team "
+    "booked (base, target, capability, distance) and every depot's supplies reserved or drawn. "
+    "`f=csv` (or `Accept: text/csv`) gives the scopes as a CSV in UTF-8 with a BOM, headers in Chinese "
+    "and English, ready for Excel."
+)
+
+
+@router.get(
+    "/warnings/{warning_id}/report",
+    response_model=None,
+    summary="A warning's closed loop: orders, times, evacuation, teams and supplies, per district and cell",
+    description=REPORT_DOC,
+    responses={200: {"content": {"application/json": {}, "text/csv": {}}, "description": "The report"}},
+)
+async def warning_report_route(
+    warning_id: int,
+    request: Request,
+    pool: PoolDep,
+    _: Reader,
+    f: Annotated[Literal["json", "csv"] | None, Query(description="json (default) or csv")] = None,
+):
+    async with pool.connection() as conn:
+        head = await fetch_one(conn, "warning_report_head", {"warning_id": warning_id})
+        if head is None:
+            raise no_warning(warning_id)
+        report = await warning_report(conn, warning_id, _jsonable_head(head))
+    if f == "csv" or (f is None and "text/csv" in request.headers.get("accept", "")):
+        name = f"warning-{warning_id}-report.csv"
+        return Response(
+            report_csv(report),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+    return OrjsonResponse(report)
+
+
+def _jsonable_head(head: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in head.items()}
