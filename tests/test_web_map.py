@@ -434,6 +434,26 @@ def test_web_map_shows_a_warning_and_its_orders_live(browser, city_db_url, city_
         }
         r = api.post("/shelters", json=shelter, headers=operator)
         assert r.status_code == 201, r.text
+        # A team that can go into a dangerous building, near C, and a depot with relief supplies near B.
+        team = {
+            "code": "JYD-WEB",
+            "name": "测试救援队",
+            "team_type": "fire_station",
+            "sector": "消防救援",
+            "capabilities": ["structural_collapse", "search_rescue"],
+            "members": 30,
+            "geometry": {"type": "Point", "coordinates": [c["lon"] - 0.002, c["lat"] + 0.001]},
+        }
+        depot = {
+            "code": "WZK-WEB",
+            "name": "测试物资储备点",
+            "level": "street",
+            "geometry": {"type": "Point", "coordinates": [b["lon"] - 0.001, b["lat"] - 0.001]},
+            "stock": {"tents": 50, "quilts": 200, "drinking_water": 100, "instant_food": 100},
+        }
+        for path, body in (("/rescue-teams", team), ("/supply-depots", depot)):
+            r = api.post(path, json=body, headers=operator)
+            assert r.status_code == 201, r.text
 
         lons = [p["lon"] for p in (a, b, c)]
         lats = [p["lat"] for p in (a, b, c)]
@@ -510,6 +530,21 @@ def test_web_map_shows_a_warning_and_its_orders_live(browser, city_db_url, city_
         )
         assert all(layer and all(f == [wid, "red"] for f in layer) for layer in areas), areas
         assert page.inner_text("#order-legend [data-status=open] output") == "3"
+        # The response report: figures in the panel, the team and the depot on the map.
+        page.locator("#warning-report dl").wait_for(timeout=10_000)
+        report = page.inner_text("#warning-report")
+        for expected in ("响应报告", "工单 Orders", "救援队伍 Teams", "调派 1", "物资 Supplies", "导出 CSV"):
+            assert expected in report, (expected, report)
+        page.wait_for_function(
+            "() => gridrisk.map.queryRenderedFeatures({layers: ['warning-resources']}).length === 2",
+            timeout=10_000,
+            polling=100,
+        )
+        kinds = page.evaluate(
+            "() => gridrisk.map.queryRenderedFeatures({layers: ['warning-resources']})"
+            ".map(f => f.properties.kind)"
+        )
+        assert sorted(kinds) == ["depot", "team"]
         points = [(a["lon"], a["lat"]), (b["lon"], b["lat"]), (c["lon"], c["lat"])]
         assert [nearest_status(p) for p in _pixels(page, context, points)] == ["open"] * 3
 
@@ -522,7 +557,15 @@ def test_web_map_shows_a_warning_and_its_orders_live(browser, city_db_url, city_
         popup = page.locator(f".maplibregl-popup .order-popup[data-id='{evacuation['id']}']")
         popup.locator("dl").wait_for(timeout=10_000)
         text = popup.inner_text()
-        for expected in ("evacuate", "测试隐患点 WEB-DB-C", "open", "Due", c["code"], "测试避难场所 B"):
+        for expected in (
+            "evacuate",
+            "测试隐患点 WEB-DB-C",
+            "open",
+            "Due",
+            c["code"],
+            "测试避难场所 B",
+            "测试救援队",
+        ):
             assert expected in text, (expected, text)
         page.evaluate("() => gridrisk.popup && gridrisk.popup.remove()")
 

@@ -400,6 +400,12 @@
     const box = [[e.point.x - pad, e.point.y - pad], [e.point.x + pad, e.point.y + pad]];
     const [order] = map.getLayer('warning-orders') ? map.queryRenderedFeatures(box, { layers: ['warning-orders'] }) : [];
     if (order) return showOrder(order.id ?? order.properties.id, order.geometry.coordinates);
+    const [resource] = map.getLayer('warning-resources') ? map.queryRenderedFeatures(box, { layers: ['warning-resources'] }) : [];
+    if (resource) {
+      const p = resource.properties;
+      const title = p.kind === 'team' ? '救援队伍 Rescue team' : '物资储备库 Supply depot';
+      return openPopup(resource.geometry.coordinates, h('div', { class: 'popup resource-popup' }, h('h3', {}, p.name), h('p', { class: 'note' }, title), h('p', {}, p.detail)));
+    }
     const ids = overlayLayerIds().filter((id) => map.getLayer(id) && map.getLayoutProperty(id, 'visibility') !== 'none');
     const [hit] = map.queryRenderedFeatures(box, { layers: ids });
     if (hit) return showFeature(hit.layer.source, hit, e.lngLat);
@@ -434,6 +440,22 @@
         // An overdue order carries a thick dark-red ring; the others a thin white one.
         'circle-stroke-color': ['case', ['get', 'overdue'], '#7f0000', '#ffffff'],
         'circle-stroke-width': ['case', ['get', 'overdue'], 3, 2],
+      },
+    }, before);
+    // What the warning committed (its report): teams at their bases and depots, each linked to the
+    // targets it serves.
+    map.addSource('warning-links', { type: 'geojson', data: EMPTY });
+    map.addSource('warning-resources', { type: 'geojson', data: EMPTY });
+    map.addLayer({
+      id: 'warning-links', type: 'line', source: 'warning-links',
+      paint: { 'line-color': ['match', ['get', 'kind'], 'team', '#1565c0', '#6a1b9a'], 'line-width': 1.5, 'line-dasharray': [2, 2] },
+    }, before);
+    map.addLayer({
+      id: 'warning-resources', type: 'circle', source: 'warning-resources',
+      paint: {
+        'circle-color': ['match', ['get', 'kind'], 'team', '#1565c0', '#6a1b9a'],
+        'circle-radius': ['interpolate', ['linear'], ['zoom'], 8, 4, 12, 7, 16, 10],
+        'circle-stroke-color': '#ffffff', 'circle-stroke-width': 2,
       },
     }, before);
     $('order-legend').replaceChildren(...Object.entries(ORDER_STATUSES).map(([status, [label, colour]]) =>
@@ -497,6 +519,9 @@
     state.ordersGen += 1;
     state.map.getSource('warning-area').setData(EMPTY);
     state.map.getSource('warning-orders').setData(EMPTY);
+    state.map.getSource('warning-links').setData(EMPTY);
+    state.map.getSource('warning-resources').setData(EMPTY);
+    $('warning-report').replaceChildren();
     for (const b of document.querySelectorAll('.warning-item')) b.setAttribute('aria-pressed', 'false');
     $('warning-shown').hidden = true;
     warningNote('');
@@ -543,6 +568,7 @@
       for (const out of document.querySelectorAll('#order-legend output')) out.value = num(counts[out.dataset.statusCount] || 0);
       warningNote(fc.features.length ? `${num(fc.features.length)} work orders.` : 'No work order: no exposed target in this area.');
       if (state.openOrder !== null && fc.features.some((f) => f.id === state.openOrder)) refreshOrderPopup();
+      await loadReport(id, gen);
     } catch (err) {
       if (gen !== state.ordersGen) return;
       state.orders = null;
@@ -557,6 +583,47 @@
         warningNote(`Work orders could not be read: ${err.message}`, 'error');
       }
     }
+  }
+
+  /** The warning's closed loop (GET /warnings/{id}/report): figures in the panel, teams and depots on the map. */
+  async function loadReport(id, gen) {
+    let r;
+    try {
+      r = await api(`warnings/${enc(id)}/report`);
+    } catch (err) {
+      $('warning-report').replaceChildren(h('p', { class: 'error' }, `响应报告读取失败 The report could not be read: ${err.message}`));
+      return;
+    }
+    if (gen !== state.ordersGen) return;
+    const c = r.city;
+    const mins = (p50, p90) => (p50 === null ? '–' : `${num(p50)} / ${num(p90)} 分钟`);
+    const rows = [
+      ['工单 Orders', `${num(c.orders)}（已办结 ${num(c.done)}，处置中 ${num(c.in_progress)}，待接收 ${num(c.open)}）`],
+      ['超时 Overdue', num(c.overdue)],
+      ['接收用时 To acknowledge p50/p90', mins(c.ack_p50_min, c.ack_p90_min)],
+      ['办结用时 To finish p50/p90', mins(c.done_p50_min, c.done_p90_min)],
+      ['转移 Evacuation', `计划 ${num(c.persons_planned)} 人，已转移 ${num(c.persons_evacuated)}，已预留安置 ${num(c.persons_placed)}` +
+        (c.persons_without_place ? `，无安置 ${num(c.persons_without_place)}` : '')],
+      ['救援队伍 Teams', `调派 ${num(c.teams_committed)}，在岗 ${num(c.teams_deployed)}`],
+      ['物资 Supplies', `${num(c.supply_units)} 件，来自 ${num(r.supplies.length)} 个储备库`],
+    ];
+    $('warning-report').replaceChildren(
+      h('h3', {}, '响应报告 Response report'),
+      definitionList(rows),
+      h('a', { href: `/warnings/${enc(id)}/report?f=csv`, download: `warning-${id}-report.csv` }, '导出 CSV Download'),
+    );
+    const points = [];
+    const links = [];
+    for (const t of r.teams.filter((x) => !x.released)) {
+      points.push({ type: 'Feature', geometry: t.location, properties: { kind: 'team', name: t.name, detail: `${t.capability} → ${t.target_name}` } });
+      links.push({ type: 'Feature', geometry: { type: 'LineString', coordinates: [t.location.coordinates, t.target.coordinates] }, properties: { kind: 'team' } });
+    }
+    for (const d of r.supplies) {
+      const items = Object.values(d.items).filter((i) => i.reserved).map((i) => `${i.name} ${num(i.reserved)}${i.unit}`).join('，');
+      points.push({ type: 'Feature', geometry: d.location, properties: { kind: 'depot', name: d.name, detail: items } });
+    }
+    state.map.getSource('warning-resources').setData({ type: 'FeatureCollection', features: points });
+    state.map.getSource('warning-links').setData({ type: 'FeatureCollection', features: links });
   }
 
   function orderDetails(o) {
@@ -576,6 +643,13 @@
       ['Shelter', o.action === 'evacuate'
         ? (shelter?.name ? `${shelter.name} — ${num(Math.round(shelter.distance_m))} m, ${num(shelter.free)} free (${shelter.status})` : shelter?.note || 'none found')
         : null],
+      ['安置 Places', (shelter?.places || []).filter((p) => !p.released).length > 1
+        ? shelter.places.filter((p) => !p.released).map((p) => `${p.shelter_name} ${num(p.persons)} 人`).join('；') : null],
+      ['负责 Responsible', o.responsible?.person || o.responsible?.unit
+        ? [o.responsible.person, o.responsible.unit].filter(Boolean).join('，') : null],
+      ['队伍 Teams', (o.teams || []).filter((t) => !t.released).map((t) => `${t.name}（${t.capability}，${num(Math.round(t.distance_m))} m）`).join('；') || null],
+      ['物资 Supplies', (o.supplies || []).filter((x) => !x.released).map((x) => `${x.item_name} ${num(x.quantity)}${x.unit}（${x.depot_name}）`).join('；') || null],
+      ['缺口 Not booked', (o.match_notes || []).map((n) => n.message).join(' ') || null],
     ];
   }
 
