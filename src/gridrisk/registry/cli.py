@@ -26,7 +26,7 @@ def _app(kind: FeatureKind, connect: Callable, progress: Callable, fail: Callabl
 
     @app.command("import")
     def import_file_cmd(
-        file: Annotated[Path, typer.Argument(help="CSV, GeoJSON or GeoPackage file")],
+        file: Annotated[Path, typer.Argument(help="CSV, Excel (.xlsx), GeoJSON or GeoPackage file")],
         fmt: Annotated[
             str | None, typer.Option("--format", help="csv, xlsx, geojson or gpkg (default: from the name)")
         ] = None,
