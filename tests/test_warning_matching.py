@@ -397,3 +397,22 @@ def test_the_closed_loop_report_in_json_and_csv(city_client, city_keys, scene):
     assert len(rows) == 1 + 1 + len(report["districts"]) + len(report["cells"])
     assert rows[1][0] == "city" and int(rows[1][3]) == city["orders"]
     assert city_client.get("/warnings/987654/report").status_code == 404
+
+
+def test_reserved_places_are_not_offered_as_free(city_client, city_keys, scene):
+    url = scene["url"]
+    post(city_client, city_keys["operator"], warning("M-FREE", area={"geometry": AREA}), 201)
+    held = {
+        r["shelter_id"]: r["p"]
+        for r in _rows(url, "SELECT shelter_id, sum(persons)::int AS p FROM shelter_reservations GROUP BY 1")
+    }
+    shelter_id = max(held, key=held.get)
+    props = city_client.get(f"/shelters/{shelter_id}").json()["properties"]
+    assert props["reserved"] == held[shelter_id]
+    assert props["free"] == max(props["capacity"] - props["occupancy"] - held[shelter_id], 0)
+    near = city_client.get("/shelters/nearest", params={"lon": 118.80, "lat": 32.05, "limit": 10}).json()
+    for f in near["features"]:
+        p = f["properties"]
+        assert p["free"] == max(p["capacity"] - p["occupancy"] - held.get(f["id"], 0), 0)
+    wanted = city_client.get("/shelters", params={"min_free": 1}).json()
+    assert all(f["properties"]["free"] >= 1 for f in wanted["features"])

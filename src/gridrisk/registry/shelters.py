@@ -175,8 +175,9 @@ router = APIRouter()
     summary="The shelters nearest a point, by true distance in metres, with their free places",
     description="Ordered by geodesic distance (WGS 84 spheroid) from the point to each shelter's site "
     "(0 inside a polygon site), found through the GiST index on the shelters' geography. Each "
-    "feature has `distance_m` and `free` (capacity − occupancy). By default only shelters that can "
-    "take people are listed: `open` and `standby` (a standby site is ready and opens on demand); "
+    "feature has `distance_m`, `reserved` (places held for the evacuees of live work orders) and `free` "
+    "(capacity − occupancy − reserved: what can be offered to anybody else). By default only shelters "
+    "that can take people are listed: `open` and `standby` (a standby site is ready and opens on demand); "
     "`full` and `closed` ones are left out unless `status` names them (repeat it for several). "
     "A point outside the city is still answered (people near the boundary need a shelter too); "
     "`inside_city` tells which. Coordinates out of range are a 422.",
@@ -289,7 +290,11 @@ async def change_occupancy(shelter_id: int, body: OccupancyChange, pool: PoolDep
     )
 
 
-FREE = "CASE WHEN s.status = 'closed' THEN 0 ELSE s.capacity - s.occupancy END"
+# Places nobody occupies and no live work order holds for its evacuees (0 when closed).
+FREE = (
+    "CASE WHEN s.status = 'closed' THEN 0"
+    " ELSE greatest(s.capacity - s.occupancy - shelter_reserved(s.id), 0) END"
+)
 
 SHELTERS = FeatureKind(
     name="shelter",
@@ -328,7 +333,7 @@ SHELTERS = FeatureKind(
                 int | None,
                 Query(ge=0, le=10_000_000, description="At least this many free places (not closed)"),
             ],
-            "(s.status <> 'closed' AND s.capacity - s.occupancy >= %(min_free)s)",
+            f"(s.status <> 'closed' AND {FREE} >= %(min_free)s)",
             cast="int",
         ),
         text_search(
@@ -362,7 +367,15 @@ SHELTERS = FeatureKind(
         Property(
             "occupancy", "s.occupancy", "integer", "People checked in", tile="Number: people checked in"
         ),
-        Property("free", FREE, "integer", "Places left (0 when closed)"),
+        Property(
+            "free", FREE, "integer", "Places neither occupied nor reserved by a work order (0 when closed)"
+        ),
+        Property(
+            "reserved",
+            "shelter_reserved(s.id)",
+            "integer",
+            "Places held for the evacuees of live work orders",
+        ),
         Property("total_area_m2", "s.total_area_m2", "number", "Total area, m²"),
         Property("effective_area_m2", "s.effective_area_m2", "number", "Effective area, m²"),
         Property("address", "s.address", "string", "Address"),

@@ -10,7 +10,9 @@ SELECT s.id, s.version,
                'class', s.class, 'class_name', k.name, 'service_radius_m', k.service_radius_m,
                'total_area_m2', s.total_area_m2, 'effective_area_m2', s.effective_area_m2,
                'capacity', s.capacity, 'occupancy', s.occupancy,
-               'free', CASE WHEN s.status = 'closed' THEN 0 ELSE s.capacity - s.occupancy END,
+               'free', CASE WHEN s.status = 'closed' THEN 0
+                            ELSE greatest(s.capacity - s.occupancy - shelter_reserved(s.id), 0) END,
+               'reserved', shelter_reserved(s.id),
                'status', s.status, 'facilities', s.facilities,
                'address', s.address,
                'district', CASE WHEN s.district_code IS NOT NULL THEN json_build_object(

@@ -10,7 +10,7 @@ WITH cand AS (
     FROM shelters s
     WHERE s.status = ANY(%(statuses)s::text[])
       AND (%(class)s::text IS NULL OR s.class = %(class)s)
-      AND s.capacity - s.occupancy >= %(min_free)s
+      AND s.capacity - s.occupancy - shelter_reserved(s.id) >= %(min_free)s
     ORDER BY s.geom::geography <-> ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography
     LIMIT %(candidates)s
 ),
@@ -37,7 +37,9 @@ SELECT json_build_object(
             'distance_m', round(r.distance_m::numeric, 1),
             'code', r.code, 'name', r.name, 'class', r.class,
             'capacity', r.capacity, 'occupancy', r.occupancy,
-            'free', CASE WHEN r.status = 'closed' THEN 0 ELSE r.capacity - r.occupancy END,
+            'free', CASE WHEN r.status = 'closed' THEN 0
+                         ELSE greatest(r.capacity - r.occupancy - shelter_reserved(r.id), 0) END,
+            'reserved', shelter_reserved(r.id),
             'status', r.status, 'facilities', r.facilities, 'address', r.address,
             'district_code', r.district_code, 'managing_unit', r.managing_unit)
     ) ORDER BY r.distance_m, r.id), '[]'::json) FROM ranked r)

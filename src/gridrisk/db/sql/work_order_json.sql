@@ -21,7 +21,8 @@ SELECT o.id, o.version, o.layer, o.cell_code,
            'threatened_persons', o.threatened_persons,
            'shelter', CASE WHEN o.action = 'evacuate' THEN json_build_object(
                'id', s.id, 'code', s.code, 'name', s.name, 'class', s.class, 'status', s.status,
-               'free', CASE WHEN s.status = 'closed' THEN 0 ELSE s.capacity - s.occupancy END,
+               'free', CASE WHEN s.status = 'closed' THEN 0
+                            ELSE greatest(s.capacity - s.occupancy - shelter_reserved(s.id), 0) END,
                'distance_m', round(o.shelter_distance_m::numeric, 1),
                'location', ST_AsGeoJSON(ST_PointOnSurface(s.geom), 7)::json,
                'note', o.shelter_note,
