@@ -541,8 +541,11 @@ def test_unknown_collection_and_feature_are_404(http):
         ({"colour": "purple"}, "colour"),
         ({"population": "5"}, "population"),
         ({"f": "xml"}, "f"),
-        ({"bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/3857"}, "bbox-crs"),
-        ({"crs": "EPSG:4326"}, "crs"),
+        ({"bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/32650"}, "bbox-crs"),  # UTM: not served
+        ({"crs": "EPSG:2263"}, "crs"),
+        ({"crs": "not a crs"}, "crs"),
+        ({"bbox-crs": "GCJ-02"}, "bbox-crs"),  # an output option only
+        ({"bbox-crs": "EPSG:3857", "bbox": "13230000,3760000,13220000,3770000"}, "bbox"),  # min > max
     ],
 )
 def test_bad_items_parameters_are_400(http, params, field):

@@ -14,14 +14,11 @@ from functools import cache
 from typing import Any, Literal, NamedTuple
 
 from gridrisk.db.sql_files import sql
+from gridrisk.ogc.crs import CRS84, SERVED
 from gridrisk.ogc.times import TimeFilter
 from gridrisk.registry.catalog import KINDS
 from gridrisk.registry.kind import FeatureKind, Property
 from gridrisk.vocabulary import LEVELS
-
-CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
-# GeoJSON coordinates: 7 decimals of a degree are about 1 cm, what the registry routes serve.
-PRECISION = 7
 
 
 @dataclass(frozen=True)
@@ -219,16 +216,20 @@ class Shape(NamedTuple):
     bbox: Literal["", "box", "antimeridian"] = ""
     start: bool = False
     end: Literal["", "<=", "<"] = ""
+    crs: str = CRS84  # of the answer's coordinates (ogc/crs.py)
+    bbox_crs: str = CRS84  # of the bbox
 
 
-def feature_sql(c: Collection) -> str:
+def feature_sql(c: Collection, crs: str = CRS84) -> str:
     """A text expression: the row as a GeoJSON Feature (concatenated, so the geometry is not re-parsed)."""
     pid = f"{c.id_sql}::text" if c.id_type == "integer" else f"to_json({c.id_sql})::text"
     props = ", ".join(f"'{p.name}', {p.sql}" for p in c.properties)
+    out = SERVED[crs]
     # json_build_object takes at most 100 arguments: 50 properties, far more than any collection has.
     return (
         f"""'{{"type":"Feature","id":' || {pid} || ',"geometry":' || """
-        f"ST_AsGeoJSON({c.geom_sql}, {PRECISION}) || "
+        # Option 0: no `crs` member (RFC 7946 has none; Part 2 names the CRS in Content-Crs).
+        f"ST_AsGeoJSON({out.geometry_sql(c.geom_sql)}, {out.precision}, 0) || "
         f"""',"properties":' || json_build_object({props})::text || '}}'"""
     )
 
@@ -237,7 +238,12 @@ def _conditions(c: Collection, shape: Shape) -> tuple[list[str], bool]:
     """The WHERE conditions of SHAPE, and whether any of them reads the joined table."""
     conds = [c.where]
     env = "ST_MakeEnvelope(%(minx)s, %(miny)s, {}, %(maxy)s, 4326)"
-    if shape.bbox == "box":
+    box_crs = SERVED[shape.bbox_crs]
+    if shape.bbox and box_crs.projected:
+        # A box in metres is not a box in degrees: its outline, densified, in lon/lat.
+        box = f"ST_MakeEnvelope(%(minx)s, %(miny)s, %(maxx)s, %(maxy)s, {box_crs.srid})"
+        conds.append(f"ST_Intersects({c.geom_sql}, ST_Transform(ST_Segmentize({box}, %(step)s), 4326))")
+    elif shape.bbox == "box":
         conds.append(f"ST_Intersects({c.geom_sql}, {env.format('%(maxx)s')})")
     elif shape.bbox == "antimeridian":
         # minx > maxx: the box crosses 180°; OGC reads it as the two boxes on either side.
@@ -265,7 +271,7 @@ def items_sql(collection_id: str, shape: Shape) -> str:
     c = COLLECTIONS[collection_id]
     conds, joined = _conditions(c, shape)
     return sql("ogc_items").format(
-        feature=feature_sql(c),
+        feature=feature_sql(c, shape.crs),
         order_key=c.id_sql,
         source=c.source,
         where=" AND ".join(conds),
@@ -274,12 +280,13 @@ def items_sql(collection_id: str, shape: Shape) -> str:
 
 
 @cache
-def item_sql(collection_id: str) -> str:
-    """The statement that reads one feature by its id."""
+def item_sql(collection_id: str, crs: str = CRS84) -> str:
+    """The statement that reads one feature by its id, in CRS."""
     c = COLLECTIONS[collection_id]
     cast = "bigint" if c.id_type == "integer" else "text"
     return (
-        f"SELECT {feature_sql(c)} AS feature FROM {c.source} WHERE {c.where} AND {c.id_sql} = %(id)s::{cast}"
+        f"SELECT {feature_sql(c, crs)} AS feature FROM {c.source} WHERE {c.where}"
+        f" AND {c.id_sql} = %(id)s::{cast}"
     )
 
 
@@ -313,6 +320,8 @@ def params_for(
     params: dict[str, Any] = {"limit": limit, "offset": offset}
     if bbox is not None:
         params.update(zip(("minx", "miny", "maxx", "maxy"), bbox, strict=True))
+        # Points along a projected box's edges, about 64 per side, before it becomes lon/lat.
+        params["step"] = max(bbox[2] - bbox[0], bbox[3] - bbox[1], 1.0) / 64
     for name in shape.filters:
         params[f"f_{name}"] = filters[name]
     if time is not None:

@@ -13,7 +13,8 @@ import orjson
 from starlette.requests import Request
 
 from gridrisk.api.geojson import GEOJSON
-from gridrisk.ogc.collections import CRS84, Collection
+from gridrisk.ogc.collections import Collection
+from gridrisk.ogc.crs import CRS84
 from gridrisk.ogc.models import OPENAPI_30, SCHEMA_JSON, TRS
 
 JSON = "application/json"
@@ -67,8 +68,8 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def collection_body(c: Collection, extent: dict | None, base: str) -> dict:
-    """A collection's description: id, titles, extent of its data (when it has any) and links."""
+def collection_body(c: Collection, extent: dict | None, base: str, crs: list[str]) -> dict:
+    """A collection's description: id, titles, the CRSs it answers in, its data's extent and links."""
     url = f"{base}/collections/{c.id}"
     body: dict[str, Any] = {
         "id": c.id,
@@ -76,7 +77,8 @@ def collection_body(c: Collection, extent: dict | None, base: str) -> dict:
         "description": c.description,
         "keywords": list(c.keywords),
         "itemType": "feature",
-        "crs": [CRS84],
+        "crs": crs,
+        "storageCrs": CRS84,
     }
     if extent is not None and extent["minx"] is not None:
         body["extent"] = {

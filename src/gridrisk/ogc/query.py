@@ -20,16 +20,24 @@ from gridrisk.api.params import read_bbox
 from gridrisk.errors import BadRequest, NotFound
 from gridrisk.ogc.collections import (
     COLLECTIONS,
-    CRS84,
     Collection,
     Shape,
     items_sql,
     params_for,
 )
+from gridrisk.ogc.crs import (
+    CRS84,
+    GCJ02,
+    GK_ZONES,
+    STORAGE,
+    Crs,
+    bbox_in_storage_order,
+    epsg_uri,
+    parse_crs,
+)
 from gridrisk.ogc.models import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET
 from gridrisk.ogc.times import TimeFilter, parse_datetime
 
-CRS_ALIASES = {CRS84, CRS84.replace("http://", "https://"), "OGC:CRS84", "CRS84"}
 _INT = re.compile(r"\d{1,12}")
 
 # The query parameters each kind of resource takes (beyond an items page's queryables).
@@ -37,7 +45,8 @@ BASIC = ("f",)
 ITEM = ("f", "crs")
 ITEMS = ("f", "bbox", "bbox-crs", "limit", "offset", "datetime", "crs")
 
-_CRS_ONLY = {"type": "string", "enum": [CRS84], "default": CRS84}
+_CRS_NAMES = [CRS84, epsg_uri(4326), epsg_uri(4490), epsg_uri(3857), *(epsg_uri(z) for z in GK_ZONES)]
+_CRS = {"type": "string", "enum": _CRS_NAMES, "default": CRS84}
 PARAMETERS: dict[str, dict[str, Any]] = {
     "f": {
         "description": "Format of the answer; without it, the Accept header decides (JSON by default).",
@@ -52,12 +61,22 @@ PARAMETERS: dict[str, dict[str, Any]] = {
         "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
     },
     "bbox": {
-        "description": "minLon,minLat,maxLon,maxLat (CRS84): items whose geometry intersects the box. "
+        "description": "minLon,minLat,maxLon,maxLat (CRS84, unless bbox-crs says otherwise): items whose "
+        "geometry intersects the box. "
         "Six numbers (with heights) are accepted; the heights are ignored.",
         "schema": {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}},
     },
-    "bbox-crs": {"description": "The CRS of bbox; only CRS84 is served.", "schema": _CRS_ONLY},
-    "crs": {"description": "The CRS of the answer; only CRS84 is served.", "schema": _CRS_ONLY},
+    "bbox-crs": {
+        "description": "The CRS of bbox (default CRS84), its numbers in that CRS's axis order: "
+        "EPSG:4326 and EPSG:4490 latitude first, the CGCS2000 Gauss-Kruger zones northing first.",
+        "schema": _CRS,
+    },
+    "crs": {
+        "description": "The CRS of the answer's coordinates (default CRS84), in its axis order (see "
+        "bbox-crs); the response's Content-Crs header names it. Also `GCJ-02` (non-standard: the offset "
+        f"lon/lat of Amap and Tencent basemaps, {GCJ02}).",
+        "schema": {"type": "string", "enum": [*_CRS_NAMES, GCJ02], "default": CRS84},
+    },
     "datetime": {
         "description": "An RFC 3339 instant or interval (`start/end`, `../end`, `start/..`) on the "
         "collection's temporal property; an instant without fractional seconds covers its whole second "
@@ -128,7 +147,7 @@ def wants_html(request: Request) -> bool:
 
 
 def check_params(params: QueryParams, allowed: Iterable[str]) -> None:
-    """400 for a parameter this resource does not know, or one given twice; and for a CRS not served."""
+    """400 for a parameter this resource does not know, or one given twice."""
     allowed = set(allowed)
     unknown = sorted(k for k in params.keys() if k not in allowed)
     if unknown:
@@ -143,13 +162,6 @@ def check_params(params: QueryParams, allowed: Iterable[str]) -> None:
             f"Query parameter(s) given more than once: {', '.join(twice)}.",
             errors=[{"field": k, "message": "given more than once"} for k in twice],
         )
-    for name in ("crs", "bbox-crs"):
-        value = params.get(name)
-        if value is not None and value not in CRS_ALIASES:
-            raise BadRequest(
-                f"{name}={value!r} is not served; coordinates are CRS84 ({CRS84}).",
-                errors=[{"field": name, "message": f"only {CRS84}"}],
-            )
 
 
 def feature_key(c: Collection, feature_id: str) -> str | int | None:
@@ -170,6 +182,7 @@ class ItemsQuery(NamedTuple):
     values: dict[str, Any]
     limit: int
     offset: int
+    crs: Crs = STORAGE  # of the answer (GCJ-02 is written as CRS84, then shifted)
 
 
 def _parse_int(params: QueryParams, name: str, default: int, low: int, high: int) -> int:
@@ -211,15 +224,41 @@ def _parse_filter(c: Collection, name: str, raw: str) -> Any:
     return value
 
 
-def items_query(c: Collection, params: QueryParams) -> ItemsQuery:
-    """Check the parameters of an items request: what to run for it."""
+def _read_numbers(raw: str) -> tuple[float, float, float, float]:
+    """A bbox in another CRS: four finite numbers (six: heights ignored), each minimum below its maximum."""
+    try:
+        numbers = [float(p) for p in raw.split(",")]
+    except ValueError:
+        numbers = []
+    if len(numbers) == 6:
+        numbers = [numbers[0], numbers[1], numbers[3], numbers[4]]
+    if (
+        len(numbers) != 4
+        or not all(math.isfinite(n) for n in numbers)
+        or numbers[0] > numbers[2]
+        or numbers[1] > numbers[3]
+    ):
+        raise BadRequest(
+            f"bbox={raw!r} must be four numbers in bbox-crs's axis order, each minimum before its maximum.",
+            errors=[{"field": "bbox", "message": "four numbers: min, min, max, max"}],
+        )
+    return numbers[0], numbers[1], numbers[2], numbers[3]
+
+
+def items_query(c: Collection, params: QueryParams, *, html: bool = False) -> ItemsQuery:
+    """Check the parameters of an items request: what to run for it (HTML pages map lon/lat: CRS84)."""
     names = {p.name for p in c.queryables}
     check_params(params, names.union(ITEMS))
     limit = _parse_int(params, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     offset = _parse_int(params, "offset", 0, 0, MAX_OFFSET)
+    crs = parse_crs(params.get("crs"), "crs")
+    box_crs = parse_crs(params.get("bbox-crs"), "bbox-crs")
     bbox = None
     if (raw := params.get("bbox")) is not None:
-        bbox = read_bbox(raw, error=BadRequest, echo=True, heights=True, antimeridian=True)
+        if box_crs is STORAGE:
+            bbox = read_bbox(raw, error=BadRequest, echo=True, heights=True, antimeridian=True)
+        else:  # in that CRS's axis order and units: numbers, min before max
+            bbox = bbox_in_storage_order(box_crs, _read_numbers(raw))
     time: TimeFilter | None = None
     if (raw := params.get("datetime")) is not None:
         try:
@@ -235,6 +274,8 @@ def items_query(c: Collection, params: QueryParams) -> ItemsQuery:
         bbox="" if bbox is None else ("antimeridian" if bbox[0] > bbox[2] else "box"),
         start=time is not None and time.start is not None,
         end="" if time is None or time.end is None else ("<=" if time.end_inclusive else "<"),
+        crs=STORAGE.uri if html else crs.uri,
+        bbox_crs=box_crs.uri,
     )
     values = params_for(shape, limit=limit, offset=offset, bbox=bbox, filters=filters, time=time)
-    return ItemsQuery(items_sql(c.id, shape), values, limit, offset)
+    return ItemsQuery(items_sql(c.id, shape), values, limit, offset, crs)

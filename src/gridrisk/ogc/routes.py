@@ -17,9 +17,11 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from gridrisk.api.deps import PoolDep, Reader
 from gridrisk.api.geojson import GEOJSON, raw_json
 from gridrisk.api.responses import OrjsonResponse
+from gridrisk.db.sql_files import sql
 from gridrisk.errors import NotFound
 from gridrisk.ogc import html
-from gridrisk.ogc.collections import COLLECTIONS, CRS84, extents_sql, item_sql
+from gridrisk.ogc.collections import COLLECTIONS, extents_sql, item_sql
+from gridrisk.ogc.crs import GCJ02, STORAGE, content_crs, listed, parse_crs, shift_to_gcj02
 from gridrisk.ogc.documents import (
     HTML,
     JSON,
@@ -60,7 +62,6 @@ from gridrisk.ogc.query import (
 
 router = APIRouter(prefix="/ogc", tags=["OGC API – Features"])
 
-CONTENT_CRS = {"Content-Crs": f"<{CRS84}>"}
 CollectionId = Path(description="A collection id: " + ", ".join(COLLECTIONS))
 
 
@@ -79,10 +80,14 @@ def _get(path: str, summary: str, model: type | None, types: tuple[str, ...], pa
     )
 
 
-async def _extents(pool, ids: tuple[str, ...]) -> dict[str, dict]:
+async def _extents(pool, ids: tuple[str, ...]) -> tuple[dict[str, dict], list[str]]:
+    """The collections' extents, and the CRSs they list (the city's metric zone among them)."""
     async with pool.connection() as conn:
         cur = await conn.execute(extents_sql(ids))
-        return {row["id"]: row for row in await cur.fetchall()}
+        extents = {row["id"]: row for row in await cur.fetchall()}
+        cur = await conn.execute(sql("city_profile"))
+        profile = await cur.fetchone()
+    return extents, listed(profile["metric_srid"] if profile else 4549)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -97,7 +102,8 @@ async def landing(request: Request, _: Reader):
         "title": "gridrisk – OGC API – Features",
         "description": "The city's three grids with their four-colour risk map, its districts, risk "
         "sources, shelters and hazard points, for GIS clients (QGIS, GDAL/OGR, OWSLib). "
-        "Coordinates are WGS 84 longitude/latitude (CRS84).",
+        "Coordinates are WGS 84 longitude/latitude (CRS84) unless `crs` asks for another (OGC API – "
+        "Features Part 2: EPSG:4326, CGCS2000 EPSG:4490, its Gauss-Kruger zones, Web Mercator).",
         "links": landing_links(request, as_html),
     }
     if as_html:
@@ -143,10 +149,11 @@ async def collections(request: Request, pool: PoolDep, _: Reader):
     check_params(request.query_params, BASIC)
     as_html = wants_html(request)
     base = base_url(request)
-    extents = await _extents(pool, tuple(COLLECTIONS))
+    extents, crs = await _extents(pool, tuple(COLLECTIONS))
     body = {
         "links": self_links(request, as_html),
-        "collections": [collection_body(c, extents.get(c.id), base) for c in COLLECTIONS.values()],
+        "crs": crs,  # Part 2: the CRSs every collection serves (each lists them again)
+        "collections": [collection_body(c, extents.get(c.id), base, crs) for c in COLLECTIONS.values()],
     }
     if as_html:
         return html.render("collections.html", base=base, links=body["links"], body=body)
@@ -164,8 +171,8 @@ async def collection(request: Request, pool: PoolDep, _: Reader, collection_id: 
     check_params(request.query_params, BASIC)
     as_html = wants_html(request)
     base = base_url(request)
-    extents = await _extents(pool, (c.id,))
-    body = collection_body(c, extents.get(c.id), base)
+    extents, crs = await _extents(pool, (c.id,))
+    body = collection_body(c, extents.get(c.id), base, crs)
     if as_html:
         others = [link for link in body["links"] if link["rel"] not in ("self", "alternate")]
         links = [*self_links(request, True), *others]
@@ -221,8 +228,8 @@ _schema_route(
 )
 async def items(request: Request, pool: PoolDep, _: Reader, collection_id: str = CollectionId):
     c = get_collection(collection_id)
-    query = items_query(c, request.query_params)
     as_html = wants_html(request)
+    query = items_query(c, request.query_params, html=as_html)
     async with pool.connection() as conn:
         # Binary results: the features arrive as bytes, copied once into the response.
         cur = await conn.execute(query.statement, query.values, binary=True)
@@ -242,8 +249,11 @@ async def items(request: Request, pool: PoolDep, _: Reader, collection_id: str =
             matched=matched,
             offset=query.offset,
         )
+    features = row["features"]
+    if query.crs.uri == GCJ02 and features:
+        features = shift_to_gcj02(features)
     return raw_json(
-        items_page(row["features"], links, matched=matched, returned=returned), headers=CONTENT_CRS
+        items_page(features, links, matched=matched, returned=returned), headers=content_crs(query.crs)
     )
 
 
@@ -264,10 +274,11 @@ async def item(
     c = get_collection(collection_id)
     check_params(request.query_params, ITEM)
     as_html = wants_html(request)
+    crs = STORAGE if as_html else parse_crs(request.query_params.get("crs"), "crs")
     row = None
     if (key := feature_key(c, feature_id)) is not None:
         async with pool.connection() as conn:
-            cur = await conn.execute(item_sql(c.id), {"id": key})
+            cur = await conn.execute(item_sql(c.id, crs.uri), {"id": key})
             row = await cur.fetchone()
     if row is None:
         raise NotFound(f"No feature '{feature_id}' in collection '{c.id}'.")
@@ -275,4 +286,7 @@ async def item(
     if as_html:
         feature = orjson.loads(row["feature"])
         return html.render("item.html", base=base_url(request), links=links, c=c, feature=feature)
-    return raw_json(item_page(row["feature"], links), headers=CONTENT_CRS)
+    feature = row["feature"]
+    if crs.uri == GCJ02:
+        feature = shift_to_gcj02(feature.encode()).decode()
+    return raw_json(item_page(feature, links), headers=content_crs(crs))
