@@ -10,7 +10,7 @@ this module, never from a request.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Literal, NamedTuple
 
 from gridrisk.db.sql_files import sql
@@ -48,7 +48,15 @@ class Collection:
 
     @property
     def queryables(self) -> tuple[Property, ...]:
+        """The properties `?name=value` filters on (equality)."""
         return tuple(p for p in self.properties if p.queryable)
+
+    @property
+    def filterable(self) -> dict[str, Property]:
+        """What a CQL2 filter may name (the queryables document): the queryables and the temporal one."""
+        out = {p.name: p for p in self.queryables}
+        out[self.temporal] = self.prop(self.temporal)
+        return out
 
     def prop(self, name: str) -> Property:
         return next(p for p in self.properties if p.name == name)
@@ -218,6 +226,7 @@ class Shape(NamedTuple):
     end: Literal["", "<=", "<"] = ""
     crs: str = CRS84  # of the answer's coordinates (ogc/crs.py)
     bbox_crs: str = CRS84  # of the bbox
+    cql: str = ""  # a CQL2 filter's condition, placeholders only (ogc/cql2_filter.py)
 
 
 def feature_sql(c: Collection, crs: str = CRS84) -> str:
@@ -262,10 +271,13 @@ def _conditions(c: Collection, shape: Shape) -> tuple[list[str], bool]:
     if shape.end:
         conds.append(f"{t.sql} {shape.end} %(t_end)s::timestamptz")
     joined |= t.joined and bool(shape.start or shape.end)
+    if shape.cql:
+        conds.append(shape.cql)
+        joined |= any(p.joined for p in c.filterable.values())
     return conds, joined
 
 
-@cache
+@lru_cache(maxsize=512)  # bounded: every distinct CQL2 filter shape is a statement
 def items_sql(collection_id: str, shape: Shape) -> str:
     """The one statement that answers an items request of SHAPE (cached: a handful of shapes recur)."""
     c = COLLECTIONS[collection_id]

@@ -81,7 +81,7 @@ def parse_crs(value: str | None, name: str) -> Crs:
     if (m := _EPSG.fullmatch(text)) is not None:
         uri = epsg_uri(int(m.group(1)))
     crs = SERVED.get(uri)
-    if crs is None or (name == "bbox-crs" and uri == GCJ02):
+    if crs is None or (name != "crs" and uri == GCJ02):
         served = ", ".join(u for u in SERVED if u not in (GCJ02,) and "/EPSG/0/45" not in u)
         extra = ", and GCJ-02 (non-standard)." if name == "crs" else "."
         raise BadRequest(

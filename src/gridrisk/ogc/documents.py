@@ -175,11 +175,15 @@ def feature_schema(c: Collection, schema_id: str | None = None) -> dict[str, Any
 
 
 def queryables_schema(c: Collection, schema_id: str | None = None) -> dict[str, Any]:
-    """The queryables (OGC API – Features Part 3 style): the properties `?name=value` filters on."""
+    """The queryables (OGC API – Features Part 3): what a CQL2 `filter` may name, the geometry included.
+
+    The properties with `?name=value` equality filters are among them (all but the temporal one).
+    """
+    geometry = {"format": "geometry-any", "title": "geometry", "x-ogc-role": "primary-geometry"}
     return _json_schema(
         schema_id,
         type="object",
         title=c.title,
-        properties={p.name: p.schema() for p in c.queryables},
+        properties={"geometry": geometry, **{name: p.schema() for name, p in c.filterable.items()}},
         additionalProperties=False,
     )

@@ -25,6 +25,7 @@ from gridrisk.ogc.collections import (
     items_sql,
     params_for,
 )
+from gridrisk.ogc.cql2_filter import compile_filter, parse
 from gridrisk.ogc.crs import (
     CRS84,
     GCJ02,
@@ -43,7 +44,7 @@ _INT = re.compile(r"\d{1,12}")
 # The query parameters each kind of resource takes (beyond an items page's queryables).
 BASIC = ("f",)
 ITEM = ("f", "crs")
-ITEMS = ("f", "bbox", "bbox-crs", "limit", "offset", "datetime", "crs")
+ITEMS = ("f", "bbox", "bbox-crs", "limit", "offset", "datetime", "crs", "filter", "filter-lang", "filter-crs")
 
 _CRS_NAMES = [CRS84, epsg_uri(4326), epsg_uri(4490), epsg_uri(3857), *(epsg_uri(z) for z in GK_ZONES)]
 _CRS = {"type": "string", "enum": _CRS_NAMES, "default": CRS84}
@@ -76,6 +77,21 @@ PARAMETERS: dict[str, dict[str, Any]] = {
         "bbox-crs); the response's Content-Crs header names it. Also `GCJ-02` (non-standard: the offset "
         f"lon/lat of Amap and Tencent basemaps, {GCJ02}).",
         "schema": {"type": "string", "enum": [*_CRS_NAMES, GCJ02], "default": CRS84},
+    },
+    "filter": {
+        "description": "A CQL2 filter (OGC API – Features Part 3) over the collection's queryables "
+        "(`/queryables`) and `geometry`: comparisons, LIKE, BETWEEN, IN, IS NULL, AND/OR/NOT, CASEI(), "
+        "the S_ spatial functions, TIMESTAMP()/DATE() on the temporal property. Unknown properties, "
+        "functions and ill-typed literals are a 400 naming them.",
+        "schema": {"type": "string"},
+    },
+    "filter-lang": {
+        "description": "cql2-text (default) or cql2-json.",
+        "schema": {"type": "string", "enum": ["cql2-text", "cql2-json"], "default": "cql2-text"},
+    },
+    "filter-crs": {
+        "description": "The CRS of the filter's geometry literals (default CRS84), in its axis order.",
+        "schema": _CRS,
     },
     "datetime": {
         "description": "An RFC 3339 instant or interval (`start/end`, `../end`, `start/..`) on the "
@@ -268,6 +284,10 @@ def items_query(c: Collection, params: QueryParams, *, html: bool = False) -> It
                 f"datetime: {exc}.", errors=[{"field": "datetime", "message": str(exc)}]
             ) from None
     filters = {name: _parse_filter(c, name, params[name]) for name in sorted(names & params.keys())}
+    cql = None
+    if (raw := params.get("filter")) is not None:
+        filter_crs = parse_crs(params.get("filter-crs"), "filter-crs")
+        cql = compile_filter(parse(raw, params.get("filter-lang")), c.filterable, c.geom_sql, filter_crs)
     shape = Shape(
         filters=tuple(filters),
         # minLon > maxLon: the box crosses the antimeridian (legal in OGC).
@@ -276,6 +296,9 @@ def items_query(c: Collection, params: QueryParams, *, html: bool = False) -> It
         end="" if time is None or time.end is None else ("<=" if time.end_inclusive else "<"),
         crs=STORAGE.uri if html else crs.uri,
         bbox_crs=box_crs.uri,
+        cql=cql.sql if cql else "",
     )
     values = params_for(shape, limit=limit, offset=offset, bbox=bbox, filters=filters, time=time)
+    if cql:
+        values.update(cql.values)
     return ItemsQuery(items_sql(c.id, shape), values, limit, offset, crs)

@@ -276,7 +276,7 @@ class FeatureKind:
         a, etag = self.alias, f"Record version (the ETag of {self.path}/{{id}})"
         return (
             Property("code", f"{a}.code", "string", "Registration code", queryable=True),
-            Property("name", f"{a}.name", "string", "Name"),
+            Property("name", f"{a}.name", "string", "Name", queryable=True),
             *self.properties,
             Property("version", f"{a}.version", "integer", etag),
             Property(
