@@ -26,6 +26,7 @@ from gridrisk.api.routes import (
     tiles,
     warnings,
     web,
+    webhooks,
     work_orders,
 )
 from gridrisk.db.pool import make_pool, open_pool
@@ -37,6 +38,7 @@ from gridrisk.ogc import routes as ogc
 from gridrisk.registry.catalog import KINDS
 from gridrisk.registry.routes import build_router
 from gridrisk.services.warning_expiry import run_expiry
+from gridrisk.services.webhook_delivery import WebhookDispatcher
 from gridrisk.settings import Settings
 from gridrisk.tiles.cache import TileService
 
@@ -59,7 +61,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.event_hub = EventHub(outbox)
         app.state.tile_service = TileService(pool, outbox, settings.tile_cache_mb * 1024 * 1024)
         app.state.cell_lookup = LookupService(pool, outbox)  # /cells/at from memory
+        dispatcher = WebhookDispatcher(pool, timeout_s=settings.webhook_timeout_s)
+        app.state.webhooks = dispatcher
+        outbox.subscribe(dispatcher.wake)  # a new event may be a delivery due
         outbox.start()
+        dispatcher.start()
         expiry = None
         if settings.expiry_interval_s > 0:
             expiry = asyncio.get_running_loop().create_task(
@@ -73,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 expiry.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await expiry
+            await dispatcher.aclose()
             await app.state.event_hub.aclose()
             await outbox.aclose()
             await pool.close()
@@ -116,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         events,
         warnings,
         work_orders,
+        webhooks,
         ogc,
         web,
     )

@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     # How often each API process ends the orders of expired warnings (0: never; cron may run
     # `gridrisk warnings expire` instead).
     expiry_interval_s: float = Field(default=60.0, ge=0)
+    # How long a webhook receiver may take to answer before the delivery is retried later.
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=120)
     # Where the shipped reference data and the migrations are (the image sets both); none = the checkout's.
     data_dir: Path | None = None
     migrations_dir: Path | None = None

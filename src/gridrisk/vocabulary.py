@@ -166,6 +166,15 @@ ORDER_ACTIVE = ("open", "acknowledged", "in_progress")
 CANCEL_CAUSES = ("not_targeted", "warning_cancelled", "manual", "expired")
 
 
+# What a webhook endpoint can subscribe to: the outbox's event kinds (events/outbox.py).
+WebhookKind = Literal[
+    "warning", "work_order", "cell_colour", "feature_changed", "layer_changed", "cell_workers"
+]
+WEBHOOK_KINDS: tuple[str, ...] = get_args(WebhookKind)
+DeliveryStatus = Literal["pending", "delivered", "failed", "disabled"]
+DELIVERY_STATUSES: tuple[str, ...] = get_args(DeliveryStatus)
+
+
 def sql_in(values: tuple[str, ...]) -> str:
     """A SQL list literal of VALUES for CHECK constraints: ('a', 'b')."""
     return "(" + ", ".join(f"'{v}'" for v in values) + ")"

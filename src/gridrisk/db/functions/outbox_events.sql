@@ -12,10 +12,19 @@ BEGIN
     IF coalesce(cardinality(p_payloads), 0) = 0 THEN
         RETURN 0;
     END IF;
-    INSERT INTO events (at, kind, payload)
-    SELECT clock_timestamp(), p_kind, e.payload
-    FROM unnest(p_payloads) WITH ORDINALITY AS e(payload, i)
-    ORDER BY e.i;
+    -- Every enabled webhook endpoint subscribed to the kind gets a delivery of each event, in this
+    -- same transaction: once the write commits, its deliveries exist (at least once, in id order).
+    WITH written AS (
+        INSERT INTO events (at, kind, payload)
+        SELECT clock_timestamp(), p_kind, e.payload
+        FROM unnest(p_payloads) WITH ORDINALITY AS e(payload, i)
+        ORDER BY e.i
+        RETURNING id, at, kind, payload
+    )
+    INSERT INTO webhook_deliveries (endpoint_id, event_id, kind, payload, event_at)
+    SELECT w.id, e.id, e.kind, e.payload, e.at
+    FROM written e JOIN webhook_endpoints w ON w.enabled AND e.kind = ANY(w.kinds)
+    ORDER BY w.id, e.id;
     PERFORM pg_notify('gridrisk_events', '');
     RETURN cardinality(p_payloads);
 END $$;

@@ -9,6 +9,7 @@ from gridrisk.db.tables import (  # noqa: F401  (register)
     response_resources,
     risk_map,
     targeted_warnings,
+    webhooks,
 )
 from gridrisk.db.tables.base import metadata
 
