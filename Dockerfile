@@ -19,8 +19,9 @@ ENV PATH=/opt/venv/bin:$PATH \
     GRIDRISK_PORT=8000 \
     GRIDRISK_MIGRATIONS_DIR=/app/migrations \
     GRIDRISK_DATA_DIR=/app/data
-# pg_dump / pg_restore for `gridrisk backup` and `gridrisk restore` (bookworm's client is PostgreSQL 15).
-RUN apt-get update && apt-get install -y --no-install-recommends postgresql-client \
+# pg_dump / pg_restore for `gridrisk backup` and `gridrisk restore` (bookworm's client is PostgreSQL 15);
+# a CJK font for the Chinese titles and legends of map images.
+RUN apt-get update && apt-get install -y --no-install-recommends postgresql-client fonts-wqy-microhei \
     && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system gridrisk && useradd --system --gid gridrisk --home-dir /app --shell /usr/sbin/nologin gridrisk
 WORKDIR /app

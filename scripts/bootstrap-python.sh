@@ -30,3 +30,11 @@ fi
 say "installing gridrisk and its dependencies into .venv (pinned by constraints.txt)"
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade "pip>=24"
 .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+
+# Map images (/risk-map/{layer}.png) write Chinese titles and legends: a CJK font if apt can get one.
+if [ ! -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] && command -v apt-get >/dev/null; then
+  say "installing fonts-wqy-microhei (Chinese text in map images)"
+  sudo_() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+  (sudo_ apt-get update -qq && sudo_ apt-get install -y -qq fonts-wqy-microhei) \
+    || say "could not install fonts-wqy-microhei: map images will show Chinese as boxes"
+fi

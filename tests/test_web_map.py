@@ -258,6 +258,16 @@ def test_web_map_in_chromium(browser, city_db_url, city_keys):
         assert set(rendered.values()) == {"orange", "blue"}
         assert page.inner_text("#legend output[data-count=orange]") == "1"
 
+        # "Export image" opens the four-colour map of the view as a PNG.
+        with context.expect_page() as opened:
+            page.click("#export-image")
+        picture = opened.value
+        picture.wait_for_load_state()
+        assert "/risk-map/comprehensive.png?bbox=" in picture.url
+        image = api.get(picture.url.removeprefix(base))
+        assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+        picture.close()
+
         # What is on screen: hide the overlays (so no symbol covers a cell), then read the pixels.
         for overlay in ("risk_sources", "shelters", "hazard_points"):
             page.uncheck(f"#show-{overlay}")

@@ -42,6 +42,7 @@ HEAVY: tuple[tuple[frozenset[str], re.Pattern[str]], ...] = tuple(
         ("GET", r"/layers/[^/]+/cells"),
         ("GET", r"/shelters/coverage(\.geojson)?"),
         ("GET", r"/warnings/[^/]+/work-orders\.geojson"),
+        ("GET", r"/warnings/[^/]+/map\.png"),
         ("POST", r"/[a-z-]+/import"),
         ("POST", r"/layers/[^/]+/import"),
     )

@@ -679,7 +679,18 @@
     if (box && Number(box.dataset.id) === state.openOrder) fillOrderPopup(state.openOrder, box);
   }
 
+  /** The four-colour map of the layer shown, framed on the view, as a PNG (GET /risk-map/{layer}.png). */
+  function exportImage() {
+    const b = state.map.getBounds();
+    const bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((v) => v.toFixed(5)).join(',');
+    const canvas = state.map.getCanvas();
+    const width = Math.min(4096, Math.max(200, Math.round(canvas.clientWidth * 1.5)));
+    const height = Math.min(4096, Math.max(200, Math.round(canvas.clientHeight * 1.5)));
+    window.open(`/risk-map/${enc(state.layer)}.png?bbox=${bbox}&width=${width}&height=${height}`, '_blank');
+  }
+
   function wireWarnings() {
+    $('export-image').addEventListener('click', exportImage);
     $('warnings-list').addEventListener('click', (e) => {
       const item = e.target.closest('.warning-item');
       if (!item) return;

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
+from starlette.concurrency import run_in_threadpool
 
 from gridrisk.api.deps import Admin, PoolDep, Reader, SettingsDep, Writer
 from gridrisk.api.geojson import GEOJSON, raw_json
@@ -22,6 +23,7 @@ from gridrisk.models.risk_map import (
     ThresholdsUpdate,
     Unpin,
 )
+from gridrisk.services.map_image import MAX_PIXELS, chinese_title, degrees_per_pixel, render_risk_map
 from gridrisk.services.pins import map_cell, set_pin
 from gridrisk.services.records import fetch_one, layer_or_404
 from gridrisk.services.thresholds import LEVELS, change_thresholds, thresholds
@@ -57,6 +59,49 @@ async def put_thresholds(method: Literal["LEC", "LS"], body: ThresholdsUpdate, p
             if entry["method"] == method:
                 return OrjsonResponse(entry)
     raise NotFound(f"No thresholds for method {method}.")
+
+
+Width = Annotated[int, Query(ge=200, le=MAX_PIXELS, description="Picture width, pixels")]
+Height = Annotated[int, Query(ge=200, le=MAX_PIXELS, description="Picture height, pixels")]
+PNG = {200: {"content": {"image/png": {}}, "description": "The map as a PNG image"}}
+
+
+@router.get(
+    "/risk-map/{layer}.png",
+    response_class=Response,
+    responses=PNG,
+    summary="The four-colour map of a layer as a picture: the city, a district or a bbox",
+    description="A PNG with title, legend (cells per colour), scale bar, date (Beijing time) and north, "
+    "drawn from the current map, or from the history with `at`. `district` frames one district; `bbox` "
+    "(minLon,minLat,maxLon,maxLat) a box; neither, the whole layer.",
+)
+async def risk_map_png(
+    layer: LayerName,
+    pool: PoolDep,
+    _: Reader,
+    bbox: BBox,
+    at: At = None,
+    district: Annotated[str | None, Query(pattern=r"^\d{6}$", description="A district code")] = None,
+    width: Width = 1600,
+    height: Height = 1200,
+):
+    async with pool.connection() as conn:
+        await layer_or_404(conn, layer)
+        params = {"layer": layer, "bbox": bbox, "district": district, "at": at}
+        frame = await fetch_one(conn, "map_image_frame", params)
+        if district is not None and frame["district_name"] is None:
+            raise NotFound(f"No district '{district}'; see GET /districts.")
+        if frame["minx"] is None:
+            raise NotFound(f"Layer '{layer}' has no cells to draw.")
+        box = (frame["minx"], frame["miny"], frame["maxx"], frame["maxy"])
+        cur = await conn.execute(
+            sql("map_image_cells"), {**params, "tolerance": degrees_per_pixel(box, width, height) / 2}
+        )
+        cells = await cur.fetchall()
+    where = frame["district_name"] or ""
+    title = f"{frame['city']}{where} {chinese_title(frame['layer_title'])} 安全风险四色图"
+    png = await run_in_threadpool(render_risk_map, cells, box, width=width, height=height, title=title, at=at)
+    return Response(png, media_type="image/png", headers={"Cache-Control": "no-cache"})
 
 
 @router.get(

@@ -13,12 +13,14 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from psycopg import AsyncConnection
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from gridrisk.api.deps import Admin, PoolDep, Reader, Writer
 from gridrisk.api.etags import etag, parse_if_match
 from gridrisk.api.geojson import GEOJSON, paged_collection, raw_json
 from gridrisk.api.params import BBox, PageDep
 from gridrisk.api.responses import OrjsonResponse
+from gridrisk.db.sql_files import sql
 from gridrisk.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, UnsupportedMediaType
 from gridrisk.imports.cap import CapError, parse_cap
 from gridrisk.models.warnings import (
@@ -34,6 +36,7 @@ from gridrisk.models.warnings import (
     WarningSummary,
     spec_from_json,
 )
+from gridrisk.services.map_image import MAX_PIXELS, degrees_per_pixel, render_warning
 from gridrisk.services.records import fetch_all, fetch_one, no_warning, warning_or_404
 from gridrisk.services.warning_report import report_csv, warning_report
 from gridrisk.services.warning_rules import replace_hazard_rules, rules, set_due_times
@@ -392,3 +395,31 @@ async def warning_report_route(
 
 def _jsonable_head(head: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in head.items()}
+
+
+@router.get(
+    "/warnings/{warning_id}/map.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}, "description": "The warning as a PNG image"}},
+    summary="A warning as a picture: its area over the four-colour map, its orders by status",
+)
+async def warning_png(
+    warning_id: int,
+    pool: PoolDep,
+    _: Reader,
+    layer: Annotated[str, Query(max_length=64, description="The grid drawn under it")] = "comprehensive",
+    width: Annotated[int, Query(ge=200, le=MAX_PIXELS)] = 1600,
+    height: Annotated[int, Query(ge=200, le=MAX_PIXELS)] = 1200,
+):
+    async with pool.connection() as conn:
+        row = await fetch_one(conn, "map_image_warning", {"warning_id": warning_id})
+        if row is None:
+            raise no_warning(warning_id)
+        box = (row["minx"], row["miny"], row["maxx"], row["maxy"])
+        params = {"layer": layer, "district": None, "at": None, "bbox": list(box)}
+        cur = await conn.execute(
+            sql("map_image_cells"), {**params, "tolerance": degrees_per_pixel(box, width, height) / 2}
+        )
+        cells = await cur.fetchall()
+    png = await run_in_threadpool(render_warning, row, cells, width=width, height=height)
+    return Response(png, media_type="image/png", headers={"Cache-Control": "no-cache"})
