@@ -75,6 +75,7 @@ class WebhookDispatcher:
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._client: httpx.AsyncClient | None = None
+        self._closing = False
 
     def wake(self, *_: Any) -> None:
         """Look for due deliveries now (called on every outbox read)."""
@@ -85,6 +86,8 @@ class WebhookDispatcher:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="gridrisk-webhooks")
 
     async def aclose(self) -> None:
+        self._closing = True  # the loop's own stop sign: a cancellation can be lost in a race
+        self._wake.set()
         if self._task is not None:
             self._task.cancel()
             try:
@@ -95,14 +98,17 @@ class WebhookDispatcher:
             await self._client.aclose()
 
     async def _run(self) -> None:
-        while True:
+        while not self._closing:
             try:
-                while await self._one_endpoint():
+                while not self._closing and await self._one_endpoint():
                     pass
             except (psycopg.Error, OSError) as exc:  # the database away: try again on the next round
                 log.warning("webhook delivery paused: %s", str(exc).strip().splitlines()[0])
+            # asyncio.timeout, not wait_for: on 3.11, wait_for can swallow a cancellation that arrives
+            # as the wake-up does (the process would never stop).
             try:
-                await asyncio.wait_for(self._wake.wait(), self.poll_s)
+                async with asyncio.timeout(self.poll_s):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
             self._wake.clear()
