@@ -77,7 +77,7 @@ def parse(text: str, lang: str | None) -> dict[str, Any]:
             return cql2.parse_text(text).to_json()
         if lang == "cql2-json":
             return cql2.parse_json(text).to_json()
-    except (ValueError, TypeError, json.JSONDecodeError, Exception) as exc:  # cql2 raises its own types
+    except Exception as exc:  # cql2 raises its own ParseError and ValidationError, and ValueError
         first = str(exc).strip().splitlines()
         detail = " ".join(line.strip() for line in first[:4]) if first else type(exc).__name__
         raise _bad(f"The filter is not valid {lang}: {detail}") from None
