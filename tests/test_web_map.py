@@ -242,10 +242,11 @@ def test_web_map_in_chromium(browser, city_db_url, city_keys):
             ),
         )
 
-        page.goto(base + "/#layer=comprehensive")
+        page.goto(base + "/#lang=en&layer=comprehensive")  # the English page (Chinese is the default)
         page.wait_for_selector("html[data-map=ready]", timeout=20_000)
         page.wait_for_selector("#live.on", timeout=10_000)  # following /events
         assert not problems, problems
+        assert page.get_attribute("html", "lang") == "en" and page.inner_text("#h-where") == "Where am I"
 
         # The map renders the layer's cells from the tiles, with their colours.
         page.evaluate(
@@ -307,7 +308,7 @@ def test_web_map_in_chromium(browser, city_db_url, city_keys):
         feature = page.locator(".maplibregl-popup .feature-popup[data-collection=risk_sources]")
         feature.locator("dl").wait_for(timeout=10_000)
         assert (
-            "测试危化品仓库 WEB-B" in feature.inner_text() and "hazardous_chemicals" in feature.inner_text()
+            "测试危化品仓库 WEB-B" in feature.inner_text() and "Hazardous chemicals" in feature.inner_text()
         )
 
         # Where am I (typed coordinate): C is highlighted, its cells listed, the shelter nearest.
@@ -363,7 +364,7 @@ def test_web_map_asks_for_a_key_when_reads_are_private(browser, city_db_url, cit
         page.on("pageerror", lambda e: page_errors.append(str(e)))
         page.goto(base + "/")
         page.wait_for_selector("details.key[open]", timeout=10_000)
-        assert page.inner_text("#live") == "needs an API key"
+        assert page.inner_text("#live") == "需要 API 密钥"
 
         page.fill("#api-key", city_keys["viewer"])
         page.click("#api-key-form button[type=submit]")  # stored for this tab; the page reloads
@@ -507,11 +508,11 @@ def test_web_map_shows_a_warning_and_its_orders_live(browser, city_db_url, city_
 
         # Listed; selected without a key, the orders ask for an operator or worker key (the area shows).
         item = page.locator(f".warning-item[data-id='{wid}']")
-        assert "暴雨红色预警" in item.inner_text() and "3 orders" in item.inner_text()
+        assert "暴雨红色预警" in item.inner_text() and "工单 3 个" in item.inner_text()
         item.click()
         note = page.locator("#warning-note .needs-key")
         note.wait_for(timeout=10_000)
-        assert "operator or grid-worker key" in note.inner_text()
+        assert "值班员或网格员密钥" in note.inner_text()
         assert page.locator("details.key[open]").count() == 1
         page.evaluate(IDLE)
         assert page.evaluate(ORDERS_SHOWN) == {}
@@ -543,7 +544,7 @@ def test_web_map_shows_a_warning_and_its_orders_live(browser, city_db_url, city_
         # The response report: figures in the panel, the team and the depot on the map.
         page.locator("#warning-report dl").wait_for(timeout=10_000)
         report = page.inner_text("#warning-report")
-        for expected in ("响应报告", "工单 Orders", "救援队伍 Teams", "调派 1", "物资 Supplies", "导出 CSV"):
+        for expected in ("响应报告", "工单", "救援队伍", "调派 1", "物资", "导出 CSV"):
             assert expected in report, (expected, report)
         page.wait_for_function(
             "() => gridrisk.map.queryRenderedFeatures({layers: ['warning-resources']}).length === 2",
@@ -568,10 +569,11 @@ def test_web_map_shows_a_warning_and_its_orders_live(browser, city_db_url, city_
         popup.locator("dl").wait_for(timeout=10_000)
         text = popup.inner_text()
         for expected in (
-            "evacuate",
+            "转移避险",
             "测试隐患点 WEB-DB-C",
-            "open",
-            "Due",
+            "隐患点, 危房",
+            "待接收",
+            "时限",
             c["code"],
             "测试避难场所 B",
             "测试救援队",

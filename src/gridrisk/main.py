@@ -24,6 +24,7 @@ from gridrisk.api.routes import (
     plates,
     risk_map,
     tiles,
+    vocabulary,
     warnings,
     web,
     webhooks,
@@ -124,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         warnings,
         work_orders,
         webhooks,
+        vocabulary,
         ogc,
         web,
     )

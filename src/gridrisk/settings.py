@@ -2,8 +2,10 @@
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The private cluster that `make run` starts under ./.gridrisk/ (see scripts/pgcluster.sh).
@@ -53,9 +55,50 @@ class Settings(BaseSettings):
     expiry_interval_s: float = Field(default=60.0, ge=0)
     # How long a webhook receiver may take to answer before the delivery is retried later.
     webhook_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    # The web map's basemap: none by default (the page works offline). Either XYZ raster templates
+    # with {z}/{x}/{y} (several, separated by spaces, are drawn bottom to top, e.g. Tianditu's vec_w
+    # and cva_w) or one MapLibre style URL; its attribution is shown on the map. basemap_coords
+    # GCJ-02 (Amap, Tencent raster tiles) has the page warp each basemap tile onto WGS 84, so the
+    # overlays, GPS fixes and the API's coordinates stay true. Tianditu's CGCS2000 is WGS84 here.
+    basemap_url: str = ""
+    basemap_attribution: str = ""
+    basemap_coords: Literal["WGS84", "GCJ-02"] = "WGS84"
+    basemap_tile_size: int = Field(default=256, ge=64, le=1024)
+    basemap_max_zoom: int = Field(default=18, ge=0, le=22)
+    # Further origins a basemap style loads tiles, glyphs or sprites from (for the page's CSP).
+    basemap_origins: list[str] = Field(default_factory=list)
     # Where the shipped reference data and the migrations are (the image sets both); none = the checkout's.
     data_dir: Path | None = None
     migrations_dir: Path | None = None
+
+    @model_validator(mode="after")
+    def _basemap(self) -> "Settings":
+        for url in [*self.basemap_templates, *self.basemap_origins]:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError(f"GRIDRISK_BASEMAP_URL/ORIGINS: {url!r} is not an http(s) URL")
+        urls = self.basemap_templates
+        if self.basemap_style and len(urls) > 1:
+            raise ValueError(
+                "GRIDRISK_BASEMAP_URL: give either XYZ templates with {z}/{x}/{y} or one style URL"
+            )
+        if self.basemap_coords == "GCJ-02" and self.basemap_style:
+            raise ValueError(
+                "GRIDRISK_BASEMAP_COORDS=GCJ-02 needs XYZ raster tiles ({z}/{x}/{y}): a style's "
+                "vector tiles cannot be shifted in the page"
+            )
+        return self
+
+    @property
+    def basemap_templates(self) -> list[str]:
+        """The basemap's URLs: XYZ templates bottom to top, or the one style URL."""
+        return self.basemap_url.split()
+
+    @property
+    def basemap_style(self) -> bool:
+        """True when the basemap is a MapLibre style rather than XYZ raster tiles."""
+        urls = self.basemap_templates
+        return bool(urls) and not all("{z}" in u for u in urls)
 
     @cached_property
     def sqlalchemy_url(self) -> str:

@@ -178,3 +178,112 @@ DELIVERY_STATUSES: tuple[str, ...] = get_args(DeliveryStatus)
 def sql_in(values: tuple[str, ...]) -> str:
     """A SQL list literal of VALUES for CHECK constraints: ('a', 'b')."""
     return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+# What people read for each code, Chinese first (the web map, reports and images); English for the
+# language switch. A code missing from a set's English names reads as itself with spaces.
+LABELS_ZH: dict[str, dict[str, str]] = {
+    "colour": {"red": "红色", "orange": "橙色", "yellow": "黄色", "blue": "蓝色"},
+    "level": {c: f"{name}风险" for c, name in LEVEL_NAMES_ZH.items()},
+    "source_status": {"active": "在管", "suspended": "停产停业", "closed": "已关闭"},
+    "shelter_class": {"central": "中心避难场所", "fixed": "固定避难场所", "emergency": "紧急避难场所"},
+    "shelter_status": {"standby": "待启用", "open": "已开放", "full": "已满员", "closed": "已关闭"},
+    "hazard_kind": {
+        "landslide": "滑坡",
+        "collapse": "崩塌",
+        "debris_flow": "泥石流",
+        "ground_subsidence": "地面塌陷",
+        "waterlogging": "易涝积水点",
+        "dangerous_building": "危房",
+        "other": "其他",
+    },
+    "hazard_status": {
+        "identified": "已排查",
+        "monitoring": "监测中",
+        "remediating": "治理中",
+        "remediated": "已治理",
+        "closed": "已销号",
+    },
+    "hazard_type": {
+        "rainstorm": "暴雨",
+        "typhoon": "台风",
+        "gale": "大风",
+        "thunderstorm": "雷电",
+        "heat": "高温",
+        "cold_wave": "寒潮",
+        "snow": "暴雪",
+        "fog": "大雾",
+        "hail": "冰雹",
+        "flood": "洪水",
+        "geological": "地质灾害",
+        "earthquake": "地震",
+        "other": "其他",
+    },
+    "action": {
+        "none": "无需工单",
+        "notify": "通知",
+        "notify_patrol": "通知并巡查",
+        "patrol_prepare_evacuation": "巡查并准备转移",
+        "evacuate": "转移避险",
+    },
+    "order_status": {
+        "open": "待接收",
+        "acknowledged": "已接收",
+        "in_progress": "处置中",
+        "done": "已办结",
+        "cancelled": "已撤销",
+    },
+    "target_type": {"risk_source": "风险源", "hazard_point": "隐患点", "vulnerable_site": "承灾体"},
+    "vulnerable_kind": VULNERABLE_KIND_NAMES_ZH,
+    "capability": CAPABILITY_NAMES_ZH,
+    "team_type": {
+        "fire_station": "国家综合性消防救援站",
+        "fire_brigade": "政府专职消防队",
+        "professional": "专业救援队伍",
+        "social": "社会救援力量",
+        "militia": "民兵应急分队",
+    },
+    "team_status": {"available": "待命", "deployed": "已调派", "off_duty": "休整", "closed": "已撤销"},
+    "depot_level": {"city": "市级", "district": "区级", "street": "街镇级"},
+}
+LABELS_EN: dict[str, dict[str, str]] = {
+    "level": {"red": "major", "orange": "high", "yellow": "moderate", "blue": "low"},
+    "action": {
+        "none": "no order",
+        "notify_patrol": "notify and patrol",
+        "patrol_prepare_evacuation": "patrol, prepare evacuation",
+    },
+    "hazard_kind": {"waterlogging": "waterlogging point"},
+}
+LABEL_CODES: dict[str, tuple[str, ...]] = {
+    "colour": LEVELS,
+    "level": LEVELS,
+    "source_status": SOURCE_STATUSES,
+    "shelter_class": SHELTER_CLASSES,
+    "shelter_status": SHELTER_STATUSES,
+    "hazard_kind": HAZARD_KINDS,
+    "hazard_status": HAZARD_STATUSES,
+    "hazard_type": HAZARD_TYPES,
+    "action": ACTIONS,
+    "order_status": ORDER_STATUSES,
+    "target_type": TARGET_TYPES,
+    "vulnerable_kind": VULNERABLE_KINDS,
+    "capability": CAPABILITIES,
+    "team_type": TEAM_TYPES,
+    "team_status": TEAM_STATUSES,
+    "depot_level": DEPOT_LEVELS,
+}
+
+
+def labels() -> dict[str, dict[str, dict[str, str]]]:
+    """Every set's codes with their Chinese and English names: {set: {code: {"zh": …, "en": …}}}."""
+    return {
+        name: {
+            code: {
+                "zh": LABELS_ZH[name].get(code, code),
+                "en": LABELS_EN.get(name, {}).get(code, code.replace("_", " ")),
+            }
+            for code in codes
+        }
+        for name, codes in LABEL_CODES.items()
+    }

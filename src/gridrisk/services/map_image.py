@@ -24,15 +24,18 @@ from matplotlib.collections import PolyCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
+from gridrisk.vocabulary import LABELS_ZH  # noqa: E402
+
 COLOURS = {"red": "#e53935", "orange": "#fb8c00", "yellow": "#fdd835", "blue": "#1e88e5"}
-COLOUR_NAMES = {"red": "重大风险", "orange": "较大风险", "yellow": "一般风险", "blue": "低风险"}
-ORDER_COLOURS = {
-    "open": ("#c2185b", "待接收"),
-    "acknowledged": ("#ffb300", "已接收"),
-    "in_progress": ("#6a1b9a", "处置中"),
-    "done": ("#00c853", "已办结"),
-    "cancelled": ("#9e9e9e", "已撤销"),
+COLOUR_NAMES = LABELS_ZH["level"]
+_ORDER_HEX = {
+    "open": "#c2185b",
+    "acknowledged": "#ffb300",
+    "in_progress": "#6a1b9a",
+    "done": "#00c853",
+    "cancelled": "#9e9e9e",
 }
+ORDER_COLOURS = {status: (hex_, LABELS_ZH["order_status"][status]) for status, hex_ in _ORDER_HEX.items()}
 CHINA = timezone(timedelta(hours=8))
 CJK_FONTS = (
     "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",

@@ -3,36 +3,38 @@
 (() => {
   'use strict';
 
+  // What the page says (i18n.js: Chinese by default, English on the switch); words for the API's
+  // codes come from GET /vocabulary through `label`.
+  const I18N = window.gridriskI18n;
+  const { t, label } = I18N;
+
   const COLOURS = { red: '#e53935', orange: '#fb8c00', yellow: '#fdd835', blue: '#1e88e5' };
-  const LEVEL_WORDS = { red: 'major', orange: 'high', yellow: 'moderate', blue: 'low' };
   const SHELTER_CLASSES = { central: '#1b5e20', fixed: '#43a047', emergency: '#00acc1' };
   const HAZARD_KINDS = {
-    landslide: ['landslide', '#8e24aa'],
-    collapse: ['collapse', '#d81b60'],
-    debris_flow: ['debris flow', '#795548'],
-    ground_subsidence: ['ground subsidence', '#546e7a'],
-    waterlogging: ['waterlogging', '#00838f'],
-    dangerous_building: ['dangerous building', '#3949ab'],
-    other: ['other', '#757575'],
+    landslide: '#8e24aa',
+    collapse: '#d81b60',
+    debris_flow: '#795548',
+    ground_subsidence: '#546e7a',
+    waterlogging: '#00838f',
+    dangerous_building: '#3949ab',
+    other: '#757575',
   };
   // Overlay collection → its REST path and the checkbox group that filters it.
   const OVERLAYS = {
-    risk_sources: { path: 'risk-sources', prop: 'level', group: 'level', title: 'Risk source' },
-    shelters: { path: 'shelters', prop: 'class', group: 'class', title: 'Shelter' },
-    hazard_points: { path: 'hazard-points', prop: 'kind', group: 'kind', title: 'Hazard point' },
+    risk_sources: { path: 'risk-sources', prop: 'level', group: 'level', title: 'feature.risk_sources' },
+    shelters: { path: 'shelters', prop: 'class', group: 'class', title: 'feature.shelters' },
+    hazard_points: { path: 'hazard-points', prop: 'kind', group: 'kind', title: 'feature.hazard_points' },
   };
-  // A work order's status → its label and colour on the map (distinct from the four risk colours).
+  // A work order's status → its colour on the map (distinct from the four risk colours).
   const ORDER_STATUSES = {
-    open: ['open', '#c51162'],
-    acknowledged: ['acknowledged', '#ffab00'],
-    in_progress: ['in progress', '#6200ea'],
-    done: ['done', '#00c853'],
-    cancelled: ['cancelled', '#9e9e9e'],
+    open: '#c51162',
+    acknowledged: '#ffab00',
+    in_progress: '#6200ea',
+    done: '#00c853',
+    cancelled: '#9e9e9e',
   };
-  const ACTIONS = {
-    none: 'no order', notify: 'notify', notify_patrol: 'notify and patrol',
-    patrol_prepare_evacuation: 'patrol, prepare evacuation', evacuate: 'evacuate',
-  };
+  const TEAM_COLOUR = '#1565c0';
+  const DEPOT_COLOUR = '#6a1b9a';
   const WARNING_LAYERS = ['warning-area-fill', 'warning-area-line', 'warning-orders'];
   const EVENT_KINDS = 'cell_colour,feature_changed,layer_changed,warning,work_order';
   const POINTS = ['in', ['geometry-type'], ['literal', ['Point', 'MultiPoint']]];
@@ -77,8 +79,8 @@
     return el;
   }
 
-  const num = (n) => (typeof n === 'number' ? n.toLocaleString() : n ?? '–');
-  const badge = (colour) => h('span', { class: `badge ${colour || ''}` }, colour || '?');
+  const num = (n) => (typeof n === 'number' ? n.toLocaleString(I18N.locale) : n ?? '–');
+  const badge = (colour) => h('span', { class: `badge ${colour || ''}` }, colour ? label('colour', colour) : '?');
   const enc = encodeURIComponent;
 
   /** A URL of this service, relative to the page (so the map also works behind a path prefix). */
@@ -125,7 +127,7 @@
   async function tileSource(collection) {
     const url = apiUrl(`tiles/${collection}.json`);
     const tj = await api(`tiles/${collection}.json`);
-    const absolute = (t) => new URL(t, url).href.replace(/%7B/gi, '{').replace(/%7D/gi, '}');
+    const absolute = (u) => new URL(u, url).href.replace(/%7B/gi, '{').replace(/%7D/gi, '}');
     return {
       type: 'vector',
       tiles: tj.tiles.map(absolute),
@@ -168,7 +170,7 @@
         },
       };
     }
-    const byKind = ['match', ['get', 'kind'], ...Object.entries(HAZARD_KINDS).flatMap(([k, [, c]]) => [k, c]), '#757575'];
+    const byKind = ['match', ['get', 'kind'], ...Object.entries(HAZARD_KINDS).flat(), '#757575'];
     const live = ['case', ['in', ['get', 'status'], ['literal', ['remediated', 'closed']]], 0.35, 1];
     return {
       fill: { 'fill-color': byKind, 'fill-opacity': ['*', 0.4, live], 'fill-outline-color': byLevel },
@@ -313,7 +315,7 @@
   async function showCell(layer, code, lngLat) {
     state.openCell = { layer, code, lngLat };
     state.map.setFilter('cells-selected', ['==', ['get', 'code'], code]);
-    const box = h('div', { class: 'popup cell-popup', 'data-code': code }, h('h3', {}, code), h('p', { class: 'note' }, 'Loading…'));
+    const box = h('div', { class: 'popup cell-popup', 'data-code': code }, h('h3', {}, code), h('p', { class: 'note' }, t('loading')));
     if (!state.popup || state.popup.getElement()?.querySelector('.cell-popup')?.dataset.code !== code) openPopup(lngLat, box);
     else state.popup.setDOMContent(box);
     try {
@@ -327,16 +329,16 @@
       box.replaceChildren(
         h('h3', {}, code),
         definitionList([
-          ['Name', p.name],
-          ['Colour', h('span', { 'data-colour': risk.colour }, badge(risk.colour), ` ${LEVEL_WORDS[risk.colour] || ''}`)],
-          ['Pinned', risk.pinned_colour ? h('span', {}, badge(risk.pinned_colour), ` by ${risk.pinned_by}: ${risk.pin_reason}`) : null],
-          ['Computed', risk.pinned_colour ? badge(risk.computed_colour) : null],
-          ['Sources', ['red', 'orange', 'yellow', 'blue'].map((c) => `${c} ${counts[c] ?? 0}`).join(' · ')],
-          ['Population', num(p.population)],
-          ['District', p.district_code],
-          ['Workers', p.workers.length
+          [t('cell.name'), p.name],
+          [t('cell.colour'), h('span', { 'data-colour': risk.colour }, badge(risk.colour), ` ${label('level', risk.colour) || ''}`)],
+          [t('cell.pinned'), risk.pinned_colour ? h('span', {}, badge(risk.pinned_colour), t('cell.pinnedBy', { by: risk.pinned_by, reason: risk.pin_reason })) : null],
+          [t('cell.computed'), risk.pinned_colour ? badge(risk.computed_colour) : null],
+          [t('cell.sources'), ['red', 'orange', 'yellow', 'blue'].map((c) => `${label('colour', c)} ${counts[c] ?? 0}`).join(' · ')],
+          [t('cell.population'), num(p.population)],
+          [t('cell.district'), p.district_code],
+          [t('cell.workers'), p.workers.length
             ? h('ul', {}, p.workers.map((w) => h('li', {}, `${w.name} `, w.phone ? h('a', { href: `tel:${w.phone}` }, w.phone) : null)))
-            : 'none assigned'],
+            : t('cell.noWorkers')],
         ]),
       );
     } catch (err) {
@@ -348,29 +350,29 @@
     if (collection === 'risk_sources') {
       const a = p.assessment || {};
       return [
-        ['Level', h('span', {}, badge(p.level), p.override ? ` (override: ${p.override.reason || ''})` : '')],
-        ['Status', p.status], ['Category', p.category],
-        ['Assessment', a.method === 'direct' ? `set directly: ${p.reason || ''}`
-          : a.method ? `${a.method} ${a.method === 'LEC' ? `L ${a.L} × E ${a.E} × C ${a.C}` : `L ${a.L} × S ${a.S}`} = ${a.score} → ${a.computed_level}` : null],
-        ['Enterprise', p.enterprise], ['Department', p.department], ['Address', p.address],
-        ['Plate', p.plate_code],
-        ['Cells', p.cells ? Object.entries(p.cells).map(([l, c]) => `${l}: ${c}`).join(', ') : null],
+        [t('f.level'), h('span', {}, badge(p.level), p.override ? t('f.override', { reason: p.override.reason || '' }) : '')],
+        [t('f.status'), label('source_status', p.status)], [t('f.category'), label('risk_category', p.category)],
+        [t('f.assessment'), a.method === 'direct' ? t('f.assessment.direct', { reason: p.reason || '' })
+          : a.method ? `${a.method} ${a.method === 'LEC' ? `L ${a.L} × E ${a.E} × C ${a.C}` : `L ${a.L} × S ${a.S}`} = ${a.score} → ${label('colour', a.computed_level)}` : null],
+        [t('f.enterprise'), p.enterprise], [t('f.department'), p.department], [t('f.address'), p.address],
+        [t('f.plate'), p.plate_code],
+        [t('f.cells'), p.cells ? Object.entries(p.cells).map(([l, c]) => `${layerTitle(l)}: ${c}`).join(', ') : null],
       ];
     }
     if (collection === 'shelters') {
       return [
-        ['Class', p.class_name ? `${p.class_name} (${p.class})` : p.class], ['Status', p.status],
-        ['Capacity', num(p.capacity)], ['Occupancy', num(p.occupancy)], ['Free places', num(p.free)],
-        ['Effective area', p.effective_area_m2 ? `${num(p.effective_area_m2)} m²` : null],
-        ['Facilities', (p.facilities || []).join(', ')], ['Address', p.address],
-        ['Managed by', p.managing_unit], ['Warnings', (p.warnings || []).join('; ')],
+        [t('f.class'), label('shelter_class', p.class)], [t('f.status'), label('shelter_status', p.status)],
+        [t('f.capacity'), num(p.capacity)], [t('f.occupancy'), num(p.occupancy)], [t('f.free'), num(p.free)],
+        [t('f.area'), p.effective_area_m2 ? `${num(p.effective_area_m2)} m²` : null],
+        [t('f.facilities'), (p.facilities || []).join(', ')], [t('f.address'), p.address],
+        [t('f.managedBy'), p.managing_unit], [t('f.warnings'), (p.warnings || []).join('; ')],
       ];
     }
     return [
-      ['Kind', HAZARD_KINDS[p.kind]?.[0] || p.kind], ['Level', badge(p.level)], ['Status', p.status],
-      ['Threatened', p.threatened_persons !== undefined ? `${num(p.threatened_persons)} persons` : null],
-      ['Responsible', [p.responsible_person, p.responsible_unit].filter(Boolean).join(', ')],
-      ['Address', p.address], ['Notes', p.notes],
+      [t('f.kind'), label('hazard_kind', p.kind)], [t('f.level'), badge(p.level)], [t('f.status'), label('hazard_status', p.status)],
+      [t('f.threatened'), p.threatened_persons !== undefined ? t('f.persons', { n: num(p.threatened_persons) }) : null],
+      [t('f.responsible'), [p.responsible_person, p.responsible_unit].filter(Boolean).join(', ')],
+      [t('f.address'), p.address], [t('f.notes'), p.notes],
     ];
   }
 
@@ -380,17 +382,17 @@
     state.openCell = null;
     state.map.setFilter('cells-selected', ['==', ['get', 'code'], '']);
     const box = h('div', { class: 'popup feature-popup', 'data-collection': collection, 'data-id': id },
-      h('h3', {}, `${spec.title} ${feature.properties.code || id}`), h('p', { class: 'note' }, 'Loading…'));
+      h('h3', {}, `${t(spec.title)} ${feature.properties.code || id}`), h('p', { class: 'note' }, t('loading')));
     openPopup(lngLat, box);
     try {
       const f = await api(`${spec.path}/${enc(id)}`);
       box.replaceChildren(
         h('h3', {}, f.properties.name),
-        h('p', { class: 'note' }, `${spec.title} ${f.properties.code}`),
+        h('p', { class: 'note' }, `${t(spec.title)} ${f.properties.code}`),
         definitionList(featureDetails(collection, f.properties)),
       );
     } catch (err) {
-      box.replaceChildren(h('h3', {}, `${spec.title} ${id}`), h('p', { class: 'error' }, err.message));
+      box.replaceChildren(h('h3', {}, `${t(spec.title)} ${id}`), h('p', { class: 'error' }, err.message));
     }
   }
 
@@ -403,7 +405,7 @@
     const [resource] = map.getLayer('warning-resources') ? map.queryRenderedFeatures(box, { layers: ['warning-resources'] }) : [];
     if (resource) {
       const p = resource.properties;
-      const title = p.kind === 'team' ? '救援队伍 Rescue team' : '物资储备库 Supply depot';
+      const title = p.kind === 'team' ? t('resource.team') : t('resource.depot');
       return openPopup(resource.geometry.coordinates, h('div', { class: 'popup resource-popup' }, h('h3', {}, p.name), h('p', { class: 'note' }, title), h('p', {}, p.detail)));
     }
     const ids = overlayLayerIds().filter((id) => map.getLayer(id) && map.getLayoutProperty(id, 'visibility') !== 'none');
@@ -423,7 +425,7 @@
   function addWarningLayers() {
     const map = state.map;
     const byLevel = ['match', ['get', 'level'], ...Object.entries(COLOURS).flat(), '#9e9e9e'];
-    const byStatus = ['match', ['get', 'status'], ...Object.entries(ORDER_STATUSES).flatMap(([k, [, c]]) => [k, c]), '#616161'];
+    const byStatus = ['match', ['get', 'status'], ...Object.entries(ORDER_STATUSES).flat(), '#616161'];
     map.addSource('warning-area', { type: 'geojson', data: EMPTY });
     map.addSource('warning-orders', { type: 'geojson', data: EMPTY });
     const before = map.getLayer('me') ? 'me' : undefined;
@@ -448,19 +450,22 @@
     map.addSource('warning-resources', { type: 'geojson', data: EMPTY });
     map.addLayer({
       id: 'warning-links', type: 'line', source: 'warning-links',
-      paint: { 'line-color': ['match', ['get', 'kind'], 'team', '#1565c0', '#6a1b9a'], 'line-width': 1.5, 'line-dasharray': [2, 2] },
+      paint: { 'line-color': ['match', ['get', 'kind'], 'team', TEAM_COLOUR, DEPOT_COLOUR], 'line-width': 1.5, 'line-dasharray': [2, 2] },
     }, before);
     map.addLayer({
       id: 'warning-resources', type: 'circle', source: 'warning-resources',
       paint: {
-        'circle-color': ['match', ['get', 'kind'], 'team', '#1565c0', '#6a1b9a'],
+        'circle-color': ['match', ['get', 'kind'], 'team', TEAM_COLOUR, DEPOT_COLOUR],
         'circle-radius': ['interpolate', ['linear'], ['zoom'], 8, 4, 12, 7, 16, 10],
         'circle-stroke-color': '#ffffff', 'circle-stroke-width': 2,
       },
     }, before);
-    $('order-legend').replaceChildren(...Object.entries(ORDER_STATUSES).map(([status, [label, colour]]) =>
-      h('li', { 'data-status': status }, h('span', { class: 'dot', style: `background:${colour}` }), label,
+    $('order-legend').replaceChildren(...Object.entries(ORDER_STATUSES).map(([status, colour]) =>
+      h('li', { 'data-status': status }, h('span', { class: 'dot', style: `background:${colour}` }), label('order_status', status),
         h('output', { 'data-status-count': status }, '–'))));
+    const [head, mid, tail] = t('warnings.resources').split(/\{team\}|\{depot\}/);
+    $('resources-legend').replaceChildren(head, h('span', { class: 'dot', style: `background:${TEAM_COLOUR}` }), mid,
+      h('span', { class: 'dot', style: `background:${DEPOT_COLOUR}` }), tail);
   }
 
   function warningNote(text, cls) {
@@ -474,12 +479,12 @@
       fc = await api('warnings?status=active&limit=100');
     } catch (err) {
       if (err.status === 401 || err.status === 403) return; // reads need a key: start() asks for it
-      $('warnings-list').replaceChildren(h('li', { class: 'error' }, `Warnings could not be read: ${err.message}`));
+      $('warnings-list').replaceChildren(h('li', { class: 'error' }, t('warnings.unreadable', { error: err.message })));
       return;
     }
     state.warnings = fc.features;
     const list = $('warnings-list');
-    if (!fc.features.length) list.replaceChildren(h('li', { class: 'note' }, 'No active warning.'));
+    if (!fc.features.length) list.replaceChildren(h('li', { class: 'note' }, t('warnings.none')));
     else {
       list.replaceChildren(...fc.features.map((f) => {
         const p = f.properties;
@@ -488,8 +493,8 @@
         return h('li', {},
           h('button', { type: 'button', class: 'warning-item', 'data-id': f.id, 'aria-pressed': String(f.id === state.warning) },
             badge(p.level), ' ', h('strong', {}, p.headline || p.identifier),
-            h('small', {}, `${p.hazard_type} · ${num(o.total)} orders, ${num(unfinished)} unfinished, ${num(o.done)} done`
-              + (o.overdue ? `, ${num(o.overdue)} overdue` : ''))));
+            h('small', {}, t('warnings.item', { hazard: label('hazard_type', p.hazard_type), total: num(o.total), unfinished: num(unfinished), done: num(o.done) })
+              + (o.overdue ? t('warnings.item.overdue', { overdue: num(o.overdue) }) : ''))));
       }));
     }
     if (state.warning !== null) {
@@ -538,12 +543,12 @@
     if (id !== state.warning) return;
     if (!feature) {
       clearWarning();
-      warningNote(`There is no warning ${id}.`, 'error');
+      warningNote(t('warnings.missing', { id }), 'error');
       return;
     }
     state.map.getSource('warning-area').setData(feature);
     $('warning-shown').hidden = false;
-    $('warning-title').textContent = feature?.properties?.headline || feature?.properties?.identifier || `Warning ${id}`;
+    $('warning-title').textContent = feature?.properties?.headline || feature?.properties?.identifier || t('warnings.untitled', { id });
     if (fit && feature?.geometry) {
       const bounds = new maplibregl.LngLatBounds();
       const walk = (c) => (typeof c[0] === 'number' ? bounds.extend(c) : c.forEach(walk));
@@ -566,7 +571,7 @@
       const counts = {};
       for (const f of fc.features) counts[f.properties.status] = (counts[f.properties.status] || 0) + 1;
       for (const out of document.querySelectorAll('#order-legend output')) out.value = num(counts[out.dataset.statusCount] || 0);
-      warningNote(fc.features.length ? `${num(fc.features.length)} work orders.` : 'No work order: no exposed target in this area.');
+      warningNote(fc.features.length ? t('orders.count', { n: num(fc.features.length) }) : t('orders.none'));
       if (state.openOrder !== null && fc.features.some((f) => f.id === state.openOrder)) refreshOrderPopup();
       await loadReport(id, gen);
     } catch (err) {
@@ -575,12 +580,10 @@
       state.map.getSource('warning-orders').setData(EMPTY);
       for (const out of document.querySelectorAll('#order-legend output')) out.value = '–';
       if (err.status === 401 || err.status === 403) {
-        warningNote(err.status === 401
-          ? 'Work orders need an operator or grid-worker key: enter it under “API key” below.'
-          : `This key cannot read work orders (${err.message}): enter an operator or grid-worker key under “API key” below.`, 'error needs-key');
+        warningNote(err.status === 401 ? t('orders.needKey') : t('orders.keyCannot', { error: err.message }), 'error needs-key');
         askForKey();
       } else {
-        warningNote(`Work orders could not be read: ${err.message}`, 'error');
+        warningNote(t('orders.unreadable', { error: err.message }), 'error');
       }
     }
   }
@@ -591,32 +594,32 @@
     try {
       r = await api(`warnings/${enc(id)}/report`);
     } catch (err) {
-      $('warning-report').replaceChildren(h('p', { class: 'error' }, `响应报告读取失败 The report could not be read: ${err.message}`));
+      $('warning-report').replaceChildren(h('p', { class: 'error' }, t('report.unreadable', { error: err.message })));
       return;
     }
     if (gen !== state.ordersGen) return;
     const c = r.city;
-    const mins = (p50, p90) => (p50 === null ? '–' : `${num(p50)} / ${num(p90)} 分钟`);
+    const mins = (p50, p90) => (p50 === null ? '–' : t('report.minutes', { p50: num(p50), p90: num(p90) }));
     const rows = [
-      ['工单 Orders', `${num(c.orders)}（已办结 ${num(c.done)}，处置中 ${num(c.in_progress)}，待接收 ${num(c.open)}）`],
-      ['超时 Overdue', num(c.overdue)],
-      ['接收用时 To acknowledge p50/p90', mins(c.ack_p50_min, c.ack_p90_min)],
-      ['办结用时 To finish p50/p90', mins(c.done_p50_min, c.done_p90_min)],
-      ['转移 Evacuation', `计划 ${num(c.persons_planned)} 人，已转移 ${num(c.persons_evacuated)}，已预留安置 ${num(c.persons_placed)}` +
-        (c.persons_without_place ? `，无安置 ${num(c.persons_without_place)}` : '')],
-      ['救援队伍 Teams', `调派 ${num(c.teams_committed)}，在岗 ${num(c.teams_deployed)}`],
-      ['物资 Supplies', `${num(c.supply_units)} 件，来自 ${num(r.supplies.length)} 个储备库`],
+      [t('report.orders'), t('report.orders.value', { orders: num(c.orders), done: num(c.done), in_progress: num(c.in_progress), open: num(c.open) })],
+      [t('report.overdue'), num(c.overdue)],
+      [t('report.ack'), mins(c.ack_p50_min, c.ack_p90_min)],
+      [t('report.finish'), mins(c.done_p50_min, c.done_p90_min)],
+      [t('report.evacuation'), t('report.evacuation.value', { planned: num(c.persons_planned), evacuated: num(c.persons_evacuated), placed: num(c.persons_placed) })
+        + (c.persons_without_place ? t('report.evacuation.without', { n: num(c.persons_without_place) }) : '')],
+      [t('report.teams'), t('report.teams.value', { committed: num(c.teams_committed), deployed: num(c.teams_deployed) })],
+      [t('report.supplies'), t('report.supplies.value', { units: num(c.supply_units), depots: num(r.supplies.length) })],
     ];
     $('warning-report').replaceChildren(
-      h('h3', {}, '响应报告 Response report'),
+      h('h3', {}, t('report.title')),
       definitionList(rows),
-      h('a', { href: `/warnings/${enc(id)}/report?f=csv`, download: `warning-${id}-report.csv` }, '导出 CSV Download'),
+      h('a', { href: apiUrl(`warnings/${enc(id)}/report?f=csv`), download: `warning-${id}-report.csv` }, t('report.csv')),
     );
     const points = [];
     const links = [];
-    for (const t of r.teams.filter((x) => !x.released)) {
-      points.push({ type: 'Feature', geometry: t.location, properties: { kind: 'team', name: t.name, detail: `${t.capability} → ${t.target_name}` } });
-      links.push({ type: 'Feature', geometry: { type: 'LineString', coordinates: [t.location.coordinates, t.target.coordinates] }, properties: { kind: 'team' } });
+    for (const team of r.teams.filter((x) => !x.released)) {
+      points.push({ type: 'Feature', geometry: team.location, properties: { kind: 'team', name: team.name, detail: `${label('capability', team.capability)} → ${team.target_name}` } });
+      links.push({ type: 'Feature', geometry: { type: 'LineString', coordinates: [team.location.coordinates, team.target.coordinates] }, properties: { kind: 'team' } });
     }
     for (const d of r.supplies) {
       const items = Object.values(d.items).filter((i) => i.reserved).map((i) => `${i.name} ${num(i.reserved)}${i.unit}`).join('，');
@@ -627,29 +630,33 @@
   }
 
   function orderDetails(o) {
-    const [label, colour] = ORDER_STATUSES[o.status] || [o.status, '#616161'];
-    const due = o.due_at ? new Date(o.due_at).toLocaleString() : null;
+    const colour = ORDER_STATUSES[o.status] || '#616161';
+    const due = o.due_at ? new Date(o.due_at).toLocaleString(I18N.locale) : null;
     const shelter = o.shelter;
+    const kind = o.target.type === 'vulnerable_site' ? label('vulnerable_kind', o.target.kind)
+      : o.target.type === 'hazard_point' ? label('hazard_kind', o.target.kind) : label('risk_category', o.target.kind);
     return [
-      ['Action', ACTIONS[o.action] || o.action],
-      ['Target', `${o.target.name || o.target.code || ''} (${o.target.type === 'hazard_point' ? 'hazard point' : o.target.type === 'risk_source' ? 'risk source' : o.target.type}, ${o.target.kind})`],
-      ['Status', h('span', { class: 'order-status', 'data-status': o.status }, h('span', { class: 'dot', style: `background:${colour}` }), label)],
-      ['Due', due ? `${due}${o.overdue ? ' — overdue' : ''}` : null],
-      ['Cell', o.cell?.code ? `${o.cell.code}${o.cell.name ? ` ${o.cell.name}` : ''}` : 'outside every cell'],
-      ['Assigned', (o.assignees || []).length
+      [t('o.action'), label('action', o.action)],
+      [t('o.target'), `${o.target.name || o.target.code || ''} (${label('target_type', o.target.type)}, ${kind})`],
+      [t('o.status'), h('span', { class: 'order-status', 'data-status': o.status }, h('span', { class: 'dot', style: `background:${colour}` }), label('order_status', o.status))],
+      [t('o.due'), due ? `${due}${o.overdue ? t('o.overdue') : ''}` : null],
+      [t('o.cell'), o.cell?.code ? `${o.cell.code}${o.cell.name ? ` ${o.cell.name}` : ''}` : t('o.outside')],
+      [t('o.assigned'), (o.assignees || []).length
         ? h('ul', {}, o.assignees.map((w) => h('li', {}, `${w.name} `, w.phone ? h('a', { href: `tel:${w.phone}` }, w.phone) : null)))
-        : 'nobody (no worker in the cell)'],
-      ['Threatened', o.threatened_persons ? `${num(o.threatened_persons)} persons` : null],
-      ['Shelter', o.action === 'evacuate'
-        ? (shelter?.name ? `${shelter.name} — ${num(Math.round(shelter.distance_m))} m, ${num(shelter.free)} free (${shelter.status})` : shelter?.note || 'none found')
+        : t('o.nobody')],
+      [t('f.threatened'), o.threatened_persons ? t('f.persons', { n: num(o.threatened_persons) }) : null],
+      [t('o.shelter'), o.action === 'evacuate'
+        ? (shelter?.name
+          ? t('o.shelter.value', { name: shelter.name, distance: num(Math.round(shelter.distance_m)), free: num(shelter.free), status: label('shelter_status', shelter.status) })
+          : shelter?.note || t('o.shelter.none'))
         : null],
-      ['安置 Places', (shelter?.places || []).filter((p) => !p.released).length > 1
-        ? shelter.places.filter((p) => !p.released).map((p) => `${p.shelter_name} ${num(p.persons)} 人`).join('；') : null],
-      ['负责 Responsible', o.responsible?.person || o.responsible?.unit
+      [t('o.places'), (shelter?.places || []).filter((p) => !p.released).length > 1
+        ? shelter.places.filter((p) => !p.released).map((p) => `${p.shelter_name} ${num(p.persons)} ${t('unit.persons')}`).join('；') : null],
+      [t('o.responsible'), o.responsible?.person || o.responsible?.unit
         ? [o.responsible.person, o.responsible.unit].filter(Boolean).join('，') : null],
-      ['队伍 Teams', (o.teams || []).filter((t) => !t.released).map((t) => `${t.name}（${t.capability}，${num(Math.round(t.distance_m))} m）`).join('；') || null],
-      ['物资 Supplies', (o.supplies || []).filter((x) => !x.released).map((x) => `${x.item_name} ${num(x.quantity)}${x.unit}（${x.depot_name}）`).join('；') || null],
-      ['缺口 Not booked', (o.match_notes || []).map((n) => n.message).join(' ') || null],
+      [t('o.teams'), (o.teams || []).filter((x) => !x.released).map((x) => `${x.name}（${label('capability', x.capability)}，${num(Math.round(x.distance_m))} m）`).join('；') || null],
+      [t('o.supplies'), (o.supplies || []).filter((x) => !x.released).map((x) => `${x.item_name} ${num(x.quantity)}${x.unit}（${x.depot_name}）`).join('；') || null],
+      [t('o.notBooked'), (o.match_notes || []).map((n) => n.message).join(' ') || null],
     ];
   }
 
@@ -657,7 +664,7 @@
   async function showOrder(id, lngLat) {
     state.openCell = null;
     state.map.setFilter('cells-selected', ['==', ['get', 'code'], '']);
-    const box = h('div', { class: 'popup order-popup', 'data-id': id }, h('h3', {}, `Work order ${id}`), h('p', { class: 'note' }, 'Loading…'));
+    const box = h('div', { class: 'popup order-popup', 'data-id': id }, h('h3', {}, t('o.title', { id })), h('p', { class: 'note' }, t('loading')));
     openPopup(lngLat, box);
     state.openOrder = id;
     await fillOrderPopup(id, box);
@@ -668,9 +675,9 @@
       const o = await api(`work-orders/${enc(id)}`);
       if (state.openOrder !== id) return;
       box.dataset.status = o.status;
-      box.replaceChildren(h('h3', {}, `Work order ${id}`), h('p', { class: 'note' }, o.warning?.headline || ''), definitionList(orderDetails(o)));
+      box.replaceChildren(h('h3', {}, t('o.title', { id })), h('p', { class: 'note' }, o.warning?.headline || ''), definitionList(orderDetails(o)));
     } catch (err) {
-      box.replaceChildren(h('h3', {}, `Work order ${id}`), h('p', { class: 'error' }, err.message));
+      box.replaceChildren(h('h3', {}, t('o.title', { id })), h('p', { class: 'error' }, err.message));
     }
   }
 
@@ -686,7 +693,7 @@
     const canvas = state.map.getCanvas();
     const width = Math.min(4096, Math.max(200, Math.round(canvas.clientWidth * 1.5)));
     const height = Math.min(4096, Math.max(200, Math.round(canvas.clientHeight * 1.5)));
-    window.open(`/risk-map/${enc(state.layer)}.png?bbox=${bbox}&width=${width}&height=${height}`, '_blank');
+    window.open(apiUrl(`risk-map/${enc(state.layer)}.png?bbox=${bbox}&width=${width}&height=${height}`), '_blank');
   }
 
   function wireWarnings() {
@@ -722,7 +729,7 @@
   }
 
   const HANDLERS = {
-    ready: () => setLive('live', 'on'),
+    ready: () => setLive(t('live.on'), 'on'),
     cell_colour: onCellColour,
     feature_changed: onFeatureChanged,
     layer_changed: onLayerChanged,
@@ -784,10 +791,10 @@
         const response = await fetch(apiUrl(`events?kinds=${EVENT_KINDS}`), { headers, cache: 'no-store' });
         if (!response.ok) throw new ApiError(response.status, `${response.status} ${response.statusText}`);
         await readStream(response.body);
-        setLive('reconnecting…', 'off');
+        setLive(t('live.reconnecting'), 'off');
       } catch (err) {
         const denied = err.status === 401 || err.status === 403;
-        setLive(denied ? 'live updates need a key' : 'offline — retrying', 'off');
+        setLive(denied ? t('live.needsKey') : t('live.offline'), 'off');
         if (denied) await new Promise((r) => setTimeout(r, 30000));
       }
       await new Promise((r) => setTimeout(r, state.retryMs));
@@ -836,8 +843,8 @@
   // Where am I
 
   function cellLine(layerName, cell) {
-    const title = state.layers.find((l) => l.name === layerName)?.title || layerName;
-    if (!cell) return h('li', {}, `${title}: no cell here`);
+    const title = layerTitle(layerName);
+    if (!cell) return h('li', {}, t('where.noCell', { layer: title }));
     return h('li', { 'data-layer': layerName, 'data-code': cell.code }, `${title}: `, h('strong', {}, cell.code), ' ', badge(cell.colour));
   }
 
@@ -846,7 +853,7 @@
     const map = state.map;
     if (move) {
       if (state.popup) state.popup.remove();
-      out.replaceChildren(h('p', { class: 'note' }, 'Looking up…'));
+      out.replaceChildren(h('p', { class: 'note' }, t('where.looking')));
     }
     map.getSource('me').setData({ type: 'Point', coordinates: [lon, lat] });
     if (move) map.easeTo({ center: [lon, lat], zoom: Math.max(map.getZoom(), 13) });
@@ -867,19 +874,19 @@
     const parts = [h('p', { class: 'note' }, `${lon.toFixed(6)}, ${lat.toFixed(6)}`)];
     const mine = here?.cells?.[state.layer];
     if (!here) {
-      parts.push(h('p', { class: 'error' }, 'This point is outside the city.'));
+      parts.push(h('p', { class: 'error' }, t('where.outside')));
     } else {
       const district = here.admin?.district;
       parts.push(
-        h('h3', {}, 'Cells here'),
+        h('h3', {}, t('where.cellsHere')),
         h('ul', { class: 'where-cells' }, Object.entries(here.cells).map(([l, c]) => cellLine(l, c))),
-        district ? h('p', {}, `District: ${district.name} (${district.code})`) : null,
+        district ? h('p', {}, t('where.district', { name: district.name, code: district.code })) : null,
       );
       if (mine) {
         const workers = mine.workers || [];
         parts.push(
-          h('p', {}, `Sources counted in ${mine.code}: `, ['red', 'orange', 'yellow', 'blue'].map((c) => `${c} ${mine.counts[c]}`).join(' · ')),
-          workers.length ? h('p', {}, 'Grid worker: ', workers.map((w) => `${w.name} ${w.phone || ''}`).join('; ')) : null,
+          h('p', {}, t('where.counted', { code: mine.code }), ['red', 'orange', 'yellow', 'blue'].map((c) => `${label('colour', c)} ${mine.counts[c]}`).join(' · ')),
+          workers.length ? h('p', {}, t('where.worker'), workers.map((w) => `${w.name} ${w.phone || ''}`).join('; ')) : null,
         );
         const [sources, hazards] = await Promise.all([
           api(`risk-sources?layer=${enc(state.layer)}&cell=${enc(mine.code)}&status=active&limit=100`).catch(() => null),
@@ -888,26 +895,27 @@
         // The most dangerous first; a long list is cut at 15 with the rest counted.
         const rank = (f) => ['red', 'orange', 'yellow', 'blue'].indexOf(f.properties.level);
         const listOf = (fc, describe) => {
-          if (!fc || !fc.features.length) return h('p', { class: 'note' }, fc ? 'none' : 'could not be read');
+          if (!fc || !fc.features.length) return h('p', { class: 'note' }, fc ? t('where.none') : t('where.unreadable'));
           const features = [...fc.features].sort((a, b) => rank(a) - rank(b));
           const more = (fc.numberMatched ?? features.length) - Math.min(15, features.length);
           return h('ul', {}, features.slice(0, 15).map((f) => h('li', {}, badge(f.properties.level), ` ${f.properties.name} `,
-            h('small', {}, describe(f.properties)))), more > 0 ? h('li', { class: 'note' }, `and ${num(more)} more`) : null);
+            h('small', {}, describe(f.properties)))), more > 0 ? h('li', { class: 'note' }, t('where.more', { n: num(more) })) : null);
         };
         parts.push(
-          h('h3', {}, `Risk sources in ${mine.code}`), listOf(sources, (p) => p.category),
-          h('h3', {}, `Hazard points in ${mine.code}`), listOf(hazards, (p) => `${HAZARD_KINDS[p.kind]?.[0] || p.kind}, ${p.status}`),
+          h('h3', {}, t('where.sources', { code: mine.code })), listOf(sources, (p) => label('risk_category', p.category)),
+          h('h3', {}, t('where.hazards', { code: mine.code })), listOf(hazards, (p) => `${label('hazard_kind', p.kind)}, ${label('hazard_status', p.status)}`),
         );
       }
     }
     const shelters = await sheltersP;
-    parts.push(h('h3', {}, 'Nearest shelters (open or standby)'));
+    parts.push(h('h3', {}, t('where.shelters')));
     if (shelters instanceof Error) parts.push(h('p', { class: 'error' }, shelters.message));
-    else if (!shelters.features.length) parts.push(h('p', { class: 'note' }, 'none found'));
+    else if (!shelters.features.length) parts.push(h('p', { class: 'note' }, t('o.shelter.none')));
     else {
       parts.push(h('ol', { class: 'where-shelters' }, shelters.features.map((f) => {
         const p = f.properties;
-        return h('li', { 'data-id': f.id }, h('strong', {}, p.name), ` — ${num(Math.round(p.distance_m))} m, ${num(p.free)} free, ${p.status} (${p.class})`);
+        return h('li', { 'data-id': f.id }, h('strong', {}, p.name),
+          t('where.shelter', { distance: num(Math.round(p.distance_m)), free: num(p.free), status: label('shelter_status', p.status), class: label('shelter_class', p.class) }));
       })));
     }
     out.replaceChildren(...parts.filter(Boolean));
@@ -925,7 +933,7 @@
       const lon = parseCoordinate($('where-lon').value, -180, 180);
       const lat = parseCoordinate($('where-lat').value, -90, 90);
       if (lon === null || lat === null) {
-        $('where-result').replaceChildren(h('p', { class: 'error' }, 'Type a longitude (−180…180) and a latitude (−90…90) in degrees, WGS 84.'));
+        $('where-result').replaceChildren(h('p', { class: 'error' }, t('where.badInput')));
         return;
       }
       whereAmI(lon, lat);
@@ -933,10 +941,10 @@
     $('locate').addEventListener('click', () => {
       const out = $('where-result');
       if (!navigator.geolocation || !window.isSecureContext) {
-        out.replaceChildren(h('p', { class: 'note' }, 'This browser cannot give a location here (it needs HTTPS); type a coordinate instead.'));
+        out.replaceChildren(h('p', { class: 'note' }, t('where.noGeo')));
         return;
       }
-      out.replaceChildren(h('p', { class: 'note' }, 'Locating…'));
+      out.replaceChildren(h('p', { class: 'note' }, t('where.locating')));
       navigator.geolocation.getCurrentPosition(
         (pos) => {
           const { longitude, latitude } = pos.coords;
@@ -944,7 +952,7 @@
           $('where-lat').value = latitude.toFixed(6);
           whereAmI(longitude, latitude);
         },
-        (err) => out.replaceChildren(h('p', { class: 'error' }, `No location: ${err.message}. Type a coordinate instead.`)),
+        (err) => out.replaceChildren(h('p', { class: 'error' }, t('where.noFix', { error: err.message }))),
         { enableHighAccuracy: true, timeout: 15000, maximumAge: 30000 },
       );
     });
@@ -964,9 +972,10 @@
     set(!phone.matches);
     phone.addEventListener('change', () => set(!phone.matches));
     toggle.addEventListener('click', () => set(panel.hidden));
-    $('hazard-kinds').append(...Object.entries(HAZARD_KINDS).map(([kind, [label, colour]]) => h('label', {},
+    $('hazard-kinds').append(...Object.entries(HAZARD_KINDS).map(([kind, colour]) => h('label', {},
       h('input', { type: 'checkbox', name: 'kind', value: kind, checked: true }),
-      h('span', { class: 'dot', style: `background:${colour}` }), label)));
+      h('span', { class: 'dot', style: `background:${colour}` }), label('hazard_kind', kind))));
+    $('lang-switch').addEventListener('click', I18N.switchLang);
     panel.addEventListener('change', (e) => {
       if (e.target.id === 'grid-layer') showGridLayer(e.target.value).catch(fail);
       else applyToggles();
@@ -992,15 +1001,31 @@
   function fail(err) {
     if (err.status === 401 || err.status === 403) {
       // Reads need a key here: ask for one.
-      setLive('needs an API key', 'off');
+      setLive(t('live.keyNeeded'), 'off');
       askForKey();
       return;
     }
     console.error(err);
-    setLive(`error: ${err.message}`, 'off');
+    setLive(t('live.error', { error: err.message }), 'off');
+  }
+
+  /** A grid layer's title in the page's language. */
+  function layerTitle(name) {
+    return I18N.title(state.layers.find((l) => l.name === name)?.title || name);
+  }
+
+  /** Words for the API's codes (GET /vocabulary); without them the page shows the codes. */
+  async function loadVocabulary() {
+    try {
+      I18N.setVocabulary(await api('vocabulary'));
+    } catch (err) {
+      console.warn('vocabulary', err);
+    }
   }
 
   async function start() {
+    const [config] = await Promise.all([api('web/config.json').catch(() => ({ basemap: null })), loadVocabulary()]);
+    I18N.translatePage();
     wirePanel();
     wireWhereAmI();
     wireWarnings();
@@ -1010,17 +1035,17 @@
     if (!state.layers.length) throw new Error('no grid layer has cells yet');
     const wanted = new URLSearchParams(location.hash.slice(1)).get('layer');
     const first = state.layers.find((l) => l.name === wanted) || state.layers.find((l) => l.name === 'comprehensive') || state.layers[0];
-    $('grid-layer').replaceChildren(...state.layers.map((l) => h('option', { value: l.name, selected: l === first }, `${l.title || l.name} (${num(l.cell_count)})`)));
+    $('grid-layer').replaceChildren(...state.layers.map((l) => h('option', { value: l.name, selected: l === first }, `${I18N.title(l.title || l.name)} (${num(l.cell_count)})`)));
     const [w, s, e, n] = first.bbox;
 
     const map = new maplibregl.Map({
       container: 'map',
-      style: { version: 8, sources: {}, layers: [{ id: 'background', type: 'background', paint: { 'background-color': '#eef1f4' } }] },
+      style: gridriskBasemap.style(config),
       bounds: [[w, s], [e, n]],
       fitBoundsOptions: { padding: 16 },
       dragRotate: false,
       pitchWithRotate: false,
-      attributionControl: { compact: true, customAttribution: 'gridrisk' },
+      attributionControl: { compact: !config.basemap, customAttribution: 'gridrisk' },
       transformRequest: (url) => (state.key && url.startsWith(location.origin) ? { url, headers: { Authorization: `Bearer ${state.key}` } } : { url }),
     });
     state.map = map;

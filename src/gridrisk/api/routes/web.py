@@ -12,11 +12,14 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import orjson
 from fastapi import APIRouter, Request, Response
 
 from gridrisk.api.etags import not_modified
 from gridrisk.errors import NotFound
+from gridrisk.settings import Settings
 
 router = APIRouter(tags=["web map"])
 
@@ -31,11 +34,12 @@ CONTENT_TYPES = {
     "": "text/plain; charset=utf-8",  # VERSION
 }
 IMMUTABLE = "public, max-age=31536000, immutable"
-# The page talks to its own origin only. MapLibre runs its worker from a blob: URL and draws
-# images from data:/blob: URLs; nothing else may load, so a stray external request fails loudly.
+# The page talks to its own origin and, when one is configured, to the basemap's. MapLibre runs
+# its worker from a blob: URL and draws images from data:/blob: URLs; nothing else may load, so a
+# stray external request fails loudly.
 CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
-    "worker-src blob:; child-src blob:; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:{o}; "
+    "worker-src blob:; child-src blob:; connect-src 'self'{o}; object-src 'none'; base-uri 'self'; "
     "frame-ancestors 'self'"
 )
 SECURITY = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
@@ -90,10 +94,45 @@ def _send(request: Request, asset: Asset, cache_control: str, extra: dict | None
     return Response(asset.body, media_type=asset.content_type, headers=headers)
 
 
+def basemap_origins(settings: Settings) -> list[str]:
+    """The origins the basemap loads from (its URLs' and any listed), for the page's CSP."""
+    origins = []
+    for url in [*settings.basemap_templates, *settings.basemap_origins]:
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        if origin not in origins:
+            origins.append(origin)
+    return origins
+
+
+def page_config(settings: Settings) -> dict:
+    """What the page needs to know of this deployment: its basemap (none: an empty background)."""
+    if not settings.basemap_templates:
+        return {"basemap": None}
+    return {
+        "basemap": {
+            "kind": "style" if settings.basemap_style else "raster",
+            "urls": settings.basemap_templates,
+            "attribution": settings.basemap_attribution,
+            "coords": settings.basemap_coords,
+            "tile_size": settings.basemap_tile_size,
+            "max_zoom": settings.basemap_max_zoom,
+        }
+    }
+
+
 @router.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
 async def map_page(request: Request) -> Response:
     """The web map (always revalidated, so a new release is picked up on the next load)."""
-    return _send(request, index_page(), "no-cache", {"Content-Security-Policy": CSP})
+    origins = "".join(f" {o}" for o in basemap_origins(request.app.state.settings))
+    return _send(request, index_page(), "no-cache", {"Content-Security-Policy": CSP.format(o=origins)})
+
+
+@router.api_route("/web/config.json", methods=["GET", "HEAD"], include_in_schema=False)
+async def web_config(request: Request) -> Response:
+    """The page's deployment settings (the basemap), revalidated like the page."""
+    body = orjson.dumps(page_config(request.app.state.settings))
+    return _send(request, _asset(body, "application/json"), "no-cache")
 
 
 @router.api_route("/web/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
