@@ -211,3 +211,102 @@ def test_bad_webhook_input_is_4xx_and_writes_nothing(city_client, city_db_url, c
     assert_problem(city_client.post("/webhooks/999/deliveries/1/redeliver", headers=admin), 404)
     with psycopg.connect(city_db_url) as conn:
         assert conn.execute("SELECT count(*) FROM webhook_endpoints").fetchone()[0] == 0
+
+
+def test_overdue_orders_and_full_shelters_are_announced(city_db_url, city_keys, fast_retries):
+    """`shelter_status` comes with the check-in that takes the last place; `work_order_overdue` comes
+    once per due time from the expiry job, and again only after a later due time passes too."""
+    receiver = Receiver(free_port())
+    receiver.start()
+    operator = bearer(city_keys["operator"])
+    try:
+        with (
+            live_server(city_db_url, expiry_interval_s=0.3) as base,
+            httpx.Client(base_url=base, timeout=10) as api,
+        ):
+            hook = _register(
+                api, city_keys["admin"], receiver.url, kinds=("work_order_overdue", "shelter_status")
+            )
+            shelter = {
+                "code": "BN-WH-FULL",
+                "name": "测试满员避难点",
+                "class": "emergency",
+                "geometry": {"type": "Point", "coordinates": [INSIDE[0] + 0.004, INSIDE[1]]},
+                "capacity": 2,
+                "status": "open",
+            }
+            r = api.post("/shelters", json=shelter, headers=operator)
+            assert r.status_code == 201, r.text
+            sid = r.json()["id"]
+            r = api.post(f"/shelters/{sid}/occupancy", json={"delta": 2}, headers=operator)
+            assert r.status_code == 200, r.text
+
+            hazard = {
+                "code": "WH-WL",
+                "name": "测试积水点",
+                "kind": "waterlogging",
+                "level": "orange",
+                "geometry": {"type": "Point", "coordinates": list(INSIDE)},
+            }
+            assert api.post("/hazard-points", json=hazard, headers=operator).status_code == 201
+            now = time.time()
+            w, s, e, n = INSIDE[0] - 0.002, INSIDE[1] - 0.002, INSIDE[0] + 0.002, INSIDE[1] + 0.002
+            warning = {
+                "identifier": "NJ-WH-OVERDUE",
+                "sender": "南京市气象台",
+                "hazard_type": "rainstorm",
+                "level": "red",
+                "valid_from": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 600)),
+                "valid_until": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 6 * 3600)),
+                "headline": "暴雨红色预警（测试）",
+                "area": {
+                    "geometry": {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
+                },
+            }
+            r = api.post("/warnings", json=warning, headers=operator)
+            assert r.status_code == 201, r.text
+            orders = api.get(f"/work-orders?warning={r.json()['id']}", headers=operator).json()["items"]
+            (order,) = [o for o in orders if o["target"]["code"] == "WH-WL"]
+
+            def kinds_received() -> list[tuple[str, dict]]:
+                verifier = Webhook(hook["secret"])
+                seen = {}
+                for headers, body in receiver.calls:
+                    payload = verifier.verify(body, headers)
+                    seen[headers["webhook-id"]] = (payload["type"], payload["data"])
+                return list(seen.values())
+
+            _wait(lambda: any(k == "shelter_status" for k, _ in kinds_received()))
+            (full,) = [d for k, d in kinds_received() if k == "shelter_status"]
+            assert (full["id"], full["status"], full["old_status"], full["free"]) == (sid, "full", "open", 0)
+
+            # Time passes: the order's due time is behind it.
+            with psycopg.connect(city_db_url, autocommit=True) as conn:
+                conn.execute(
+                    "UPDATE work_orders SET due_at = now() - interval '1 minute' WHERE id = %s",
+                    (order["id"],),
+                )
+            _wait(lambda: any(k == "work_order_overdue" for k, _ in kinds_received()))
+            time.sleep(1.5)  # several more runs of the job: still announced once
+            overdue = [d for k, d in kinds_received() if k == "work_order_overdue"]
+            assert [d["id"] for d in overdue] == [order["id"]]
+            assert overdue[0]["target"]["code"] == "WH-WL" and overdue[0]["status"] == "open"
+            assert overdue[0]["action"] == order["action"]
+
+            # A later due time re-arms it; once that passes too, it is announced again.
+            with psycopg.connect(city_db_url, autocommit=True) as conn:
+                conn.execute(
+                    "UPDATE work_orders SET due_at = now() + interval '1 hour' WHERE id = %s", (order["id"],)
+                )
+                _wait(
+                    lambda: conn.execute(
+                        "SELECT overdue_notified_at IS NULL FROM work_orders WHERE id = %s", (order["id"],)
+                    ).fetchone()[0]
+                )
+                conn.execute(
+                    "UPDATE work_orders SET due_at = now() - interval '1 second' WHERE id = %s",
+                    (order["id"],),
+                )
+            _wait(lambda: sum(k == "work_order_overdue" for k, _ in kinds_received()) == 2)
+    finally:
+        receiver.stop()

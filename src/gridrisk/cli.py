@@ -435,12 +435,15 @@ def riskmap_verify() -> None:
 
 @warnings_app.command("expire")
 def warnings_expire() -> None:
-    """End the open orders of warnings past their valid-until and release what was booked for them."""
+    """End the open orders of expired warnings (releasing their bookings); announce overdue orders."""
     from gridrisk.services.warning_expiry import expire_orders
 
     with _connect(Settings()) as conn:
         done = expire_orders(conn)
-    console.print(f"expired {done['orders']} order(s) of {done['warnings']} warning(s)")
+    console.print(
+        f"expired {done['orders']} order(s) of {done['warnings']} warning(s); "
+        f"{done['overdue']} order(s) newly overdue"
+    )
 
 
 @events_app.command("prune")

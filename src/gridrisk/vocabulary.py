@@ -167,8 +167,17 @@ CANCEL_CAUSES = ("not_targeted", "warning_cancelled", "manual", "expired")
 
 
 # What a webhook endpoint can subscribe to: the outbox's event kinds (events/outbox.py).
+# work_order_overdue: an unfinished order passed its due time (announced once, by the expiry job);
+# shelter_status: a shelter's status changed (e.g. to `full` when its last place is taken).
 WebhookKind = Literal[
-    "warning", "work_order", "cell_colour", "feature_changed", "layer_changed", "cell_workers"
+    "warning",
+    "work_order",
+    "work_order_overdue",
+    "cell_colour",
+    "feature_changed",
+    "layer_changed",
+    "cell_workers",
+    "shelter_status",
 ]
 WEBHOOK_KINDS: tuple[str, ...] = get_args(WebhookKind)
 DeliveryStatus = Literal["pending", "delivered", "failed", "disabled"]

@@ -1,4 +1,6 @@
-"""End the orders of expired warnings: each API process every minute, and `gridrisk warnings expire`."""
+"""What time alone changes, for warnings and their orders: orders of expired warnings end, and
+unfinished orders past their due time are announced as overdue. Each API process runs both every
+GRIDRISK_EXPIRY_INTERVAL_S; `gridrisk warnings expire` runs them once (for cron)."""
 
 from __future__ import annotations
 
@@ -16,19 +18,28 @@ WHO = "expiry"
 
 
 def expire_orders(conn: psycopg.Connection) -> dict[str, int]:
-    """End every open order of a warning past its valid-until, in one transaction: {orders, warnings}."""
+    """End every open order of a warning past its valid-until, then announce the orders newly
+    overdue; each in one transaction: {orders, warnings, overdue}."""
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(sql("work_orders_expire"), {"who": WHO}).fetchone()
+        done = cur.execute(sql("work_orders_expire"), {"who": WHO}).fetchone()
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        done["overdue"] = cur.execute(sql("work_orders_overdue")).fetchone()["overdue"]
+    return done
 
 
 async def expire_orders_async(conn: psycopg.AsyncConnection) -> dict[str, int]:
     async with conn.transaction():
         cur = await conn.execute(sql("work_orders_expire"), {"who": WHO})
-        return dict(await cur.fetchone())
+        done = dict(await cur.fetchone())
+    async with conn.transaction():
+        cur = await conn.execute(sql("work_orders_overdue"))
+        done["overdue"] = (await cur.fetchone())["overdue"]
+    return done
 
 
 async def run_expiry(pool: AsyncConnectionPool, every_s: float) -> None:
-    """Every EVERY_S seconds, end the orders of expired warnings; a failed run is logged and retried."""
+    """Every EVERY_S seconds, end the orders of expired warnings and announce overdue ones; a failed
+    run is logged and retried."""
     while True:
         await asyncio.sleep(every_s)
         try:
@@ -36,6 +47,8 @@ async def run_expiry(pool: AsyncConnectionPool, every_s: float) -> None:
                 done = await expire_orders_async(conn)
             if done["orders"]:
                 log.info("expired %d order(s) of %d warning(s)", done["orders"], done["warnings"])
+            if done["overdue"]:
+                log.info("%d order(s) newly overdue", done["overdue"])
         except (psycopg.Error, OSError) as exc:  # the database away: the next run tries again
             log.warning(
                 "order expiry failed (%s); retrying in %.0f s", str(exc).strip().splitlines()[0], every_s

@@ -51,7 +51,11 @@ A `text/event-stream` of the service's live events, in commit order, each as
 - `layer_changed` `{{"layer", "version"}}`: a grid or admin layer was re-imported;
 - `cell_workers` `{{"op", "count", "cells"}}`: the grid workers of these `[layer, code]` cells changed
   (one per writing statement; past 500 cells `cells` is null);
-- `warning` and `work_order` `{{"op", "id", "warning", "status", ...}}`: targeted warnings and their orders.
+- `warning` and `work_order` `{{"op", "id", "warning", "status", ...}}`: targeted warnings and their orders;
+- `work_order_overdue` `{{"id", "warning", "status", "action", "due_at", "target", "responsible", ...}}`:
+  an unfinished order passed its due time (once per due time, within the expiry job's interval);
+- `shelter_status` `{{"id", "code", "name", "status", "old_status", "capacity", "occupancy", "free"}}`:
+  a shelter's status changed (e.g. `full` when its last place was taken).
 
 - The stream opens with `event: ready` carrying `id:` = the position it starts from (so a
   reconnect resumes from there even if nothing happened) and a `retry: {RETRY_MS}` hint. A

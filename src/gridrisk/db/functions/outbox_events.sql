@@ -198,3 +198,22 @@ END $$;
 
 CREATE OR REPLACE TRIGGER warnings_changed AFTER INSERT OR UPDATE ON warnings
 FOR EACH ROW EXECUTE FUNCTION warnings_changed();
+
+-- A shelter's status changed (standby, open, full, closed): one event per shelter, written by the
+-- statement that changed it (a check-in that takes the last place turns it `full`). Free places
+-- leave out those reserved for evacuees on their way (shelter_reserved, warnings.sql).
+CREATE OR REPLACE FUNCTION shelters_status_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM outbox_write('shelter_status', ARRAY(
+        SELECT jsonb_build_object('id', n.id, 'code', n.code, 'name', n.name, 'status', n.status,
+                                  'old_status', o.status, 'capacity', n.capacity, 'occupancy', n.occupancy,
+                                  'free', greatest(n.capacity - n.occupancy - shelter_reserved(n.id), 0))
+        FROM new_rows n JOIN old_rows o ON o.id = n.id
+        WHERE n.status IS DISTINCT FROM o.status
+        ORDER BY n.id));
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE TRIGGER shelters_status_changed AFTER UPDATE ON shelters
+REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+FOR EACH STATEMENT EXECUTE FUNCTION shelters_status_changed();

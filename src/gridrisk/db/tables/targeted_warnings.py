@@ -183,6 +183,9 @@ work_orders = Table(
     Column("cancelled_at", DateTime(timezone=True)),
     Column("cancel_cause", Text),
     Column("cancel_reason", Text),
+    # When the `work_order_overdue` event announced that the order passed its due time (once per
+    # due time: a later due time clears it).
+    Column("overdue_notified_at", DateTime(timezone=True)),
     Column("version", Integer, nullable=False, server_default=text("1")),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
