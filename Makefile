@@ -20,13 +20,15 @@ TEST_URL := $(LOCAL)/gridrisk_test
 USE_PRIVATE := yes
 endif
 
-.PHONY: help run test db db-test stop deps lint format bench clean
+.PHONY: help run test db db-test stop deps lint format bench clean replica replica-stop
 
 help:
 	@echo "make run    install what is missing, start the private PostGIS, migrate, load the demo city, serve on :8000"
 	@echo "make test   the same setup into a test database, then lint and the whole test suite"
 	@echo "make stop   stop the private PostGIS cluster"
 	@echo "make bench  run the benchmarks in bench/ against the demo city"
+	@echo "make replica       a streaming replica of the private cluster on port GRIDRISK_PG_PORT+2 (see README, Scaling out)"
+	@echo "make replica-stop  stop it"
 
 $(VENV)/.installed: pyproject.toml constraints.txt scripts/bootstrap-python.sh
 	scripts/bootstrap-python.sh
@@ -56,6 +58,12 @@ run: deps db
 test: deps db-test lint
 	scripts/install-browser.sh
 	GRIDRISK_DATABASE_URL=$(TEST_URL) $(PY) -m pytest -q $(PYTEST_ARGS)
+
+replica: db
+	$(PGC) replica-start
+
+replica-stop:
+	$(PGC) replica-stop
 
 lint: deps
 	$(VENV)/bin/ruff check .

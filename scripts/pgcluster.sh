@@ -6,6 +6,12 @@
 #   scripts/pgcluster.sh status         exit 0 when it is running
 #   scripts/pgcluster.sh createdb NAME  create database NAME (with PostGIS) if it does not exist
 #   scripts/pgcluster.sh dropdb NAME    drop database NAME if it exists
+#   scripts/pgcluster.sh replica-start [PORT]  a hot-standby streaming replica of the cluster on PORT
+#                                       (default: the cluster's port + 2): a base backup and a
+#                                       replication slot on first use, then start (idempotent);
+#                                       GRIDRISK_REPLICA_APPLY_DELAY_MS delays its replay on purpose
+#   scripts/pgcluster.sh replica-stop [PORT]   stop it (its slot keeps the WAL it has not received)
+#   scripts/pgcluster.sh replica-drop [PORT]   stop it, delete its data and drop its slot
 # PostgreSQL refuses to run as root, so as root the cluster runs as the unprivileged OS user
 # gridrisk-pg. It listens on 127.0.0.1:$GRIDRISK_PG_PORT (default 25432) and a socket in
 # ./.gridrisk/run, trusts local connections only, and never touches the system's own clusters.
@@ -117,23 +123,33 @@ CONF
   if run_pg "$BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
     return 0
   fi
-  touch "$LOG"
-  [ "${#RUN_AS[@]}" -gt 0 ] && chown "$OS_USER" "$LOG"
-  say "starting PostgreSQL on 127.0.0.1:$PORT (log: $LOG)"
-  if ! run_pg "$BIN/pg_ctl" -D "$PGDATA" -l "$LOG" -w -t 60 start >/dev/null; then
-    tail -n 20 "$LOG" >&2 || true
-    die "PostgreSQL did not start; see $LOG (is port $PORT taken? set GRIDRISK_PG_PORT)"
+  pg_start "$PGDATA" "$LOG" "PostgreSQL on 127.0.0.1:$PORT" "is port $PORT taken? set GRIDRISK_PG_PORT"
+}
+
+# Start the server of data directory $1, logging to $2 ($3: what it is, $4: a hint if it fails).
+pg_start() {
+  touch "$2"
+  [ "${#RUN_AS[@]}" -gt 0 ] && chown "$OS_USER" "$2"
+  say "starting $3 (log: $2)"
+  if ! run_pg "$BIN/pg_ctl" -D "$1" -l "$2" -w -t 120 start >/dev/null; then
+    tail -n 20 "$2" >&2 || true
+    die "$3 did not start; see $2 ($4)"
+  fi
+}
+
+# Stop the server of data directory $1 if it runs ($2: what it is).
+pg_stop() {
+  if [ -s "$1/PG_VERSION" ] && run_pg "$BIN/pg_ctl" -D "$1" status >/dev/null 2>&1; then
+    run_pg "$BIN/pg_ctl" -D "$1" -m fast -w stop >/dev/null
+    say "$2 stopped"
+  else
+    say "$2 not running"
   fi
 }
 
 cmd_stop() {
   resolve_dirs
-  if [ -s "$PGDATA/PG_VERSION" ] && run_pg "$BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
-    run_pg "$BIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null
-    say "stopped"
-  else
-    say "not running"
-  fi
+  pg_stop "$PGDATA" "PostgreSQL"
 }
 
 cmd_status() {
@@ -159,6 +175,62 @@ cmd_dropdb() {
   psql_admin -c "DROP DATABASE IF EXISTS \"$1\" WITH (FORCE)"
 }
 
+# The replica's data directory sits beside the cluster's; its postgresql.conf is the primary's
+# (copied by the base backup) with replica.conf included last, so that its own port wins.
+replica_dirs() {
+  resolve_dirs
+  RPORT="${1:-$((PORT + 2))}"
+  RDATA="$BASE/replica-$RPORT"
+  RLOG="$BASE/replica-$RPORT.log"
+  SLOT="gridrisk_replica_$RPORT"
+}
+
+cmd_replica_start() {
+  replica_dirs "${1:-}"
+  run_pg "$BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1 || die "the cluster is not running: scripts/pgcluster.sh start"
+  if [ ! -s "$RDATA/PG_VERSION" ]; then
+    say "base backup of 127.0.0.1:$PORT into $RDATA (replication slot $SLOT)…"
+    rm -rf "$RDATA"
+    mkdir -p "$RDATA"
+    [ "${#RUN_AS[@]}" -gt 0 ] && chown "$OS_USER" "$RDATA"
+    chmod 700 "$RDATA"
+    psql_admin -tAc "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$SLOT'" >/dev/null
+    run_pg "$BIN/pg_basebackup" -h 127.0.0.1 -p "$PORT" -U "$DB_SUPERUSER" -D "$RDATA" \
+      --write-recovery-conf --wal-method=stream --create-slot --slot="$SLOT" --checkpoint=fast \
+      || die "pg_basebackup failed"
+    run_pg sh -c "echo \"include '$RDATA/replica.conf'\" >> '$RDATA/postgresql.conf'"
+  fi
+  # Written on every start, so a changed delay takes effect. (A hot standby needs max_connections
+  # at least the primary's: it keeps the included value.)
+  cat > "$RDATA/replica.conf" <<CONF
+port = $RPORT
+hot_standby = on
+hot_standby_feedback = on
+recovery_min_apply_delay = '${GRIDRISK_REPLICA_APPLY_DELAY_MS:-0}ms'
+shared_buffers = 128MB
+CONF
+  [ "${#RUN_AS[@]}" -gt 0 ] && chown "$OS_USER" "$RDATA/replica.conf"
+  if run_pg "$BIN/pg_ctl" -D "$RDATA" status >/dev/null 2>&1; then
+    run_pg "$BIN/pg_ctl" -D "$RDATA" reload >/dev/null
+    return 0
+  fi
+  pg_start "$RDATA" "$RLOG" "the replica on 127.0.0.1:$RPORT" "is port $RPORT taken?"
+}
+
+cmd_replica_stop() {
+  replica_dirs "${1:-}"
+  pg_stop "$RDATA" "the replica on $RPORT"
+}
+
+cmd_replica_drop() {
+  cmd_replica_stop "${1:-}"
+  rm -rf "$RDATA" "$RLOG"
+  if run_pg "$BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
+    psql_admin -tAc "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$SLOT'" >/dev/null
+  fi
+  say "replica on $RPORT dropped"
+}
+
 case "${1:-}" in
   install) cmd_install ;;
   start) cmd_start ;;
@@ -166,5 +238,8 @@ case "${1:-}" in
   status) cmd_status ;;
   createdb) cmd_createdb "${2:?database name}" ;;
   dropdb) cmd_dropdb "${2:?database name}" ;;
-  *) die "usage: $0 install|start|stop|status|createdb NAME|dropdb NAME" ;;
+  replica-start) cmd_replica_start "${2:-}" ;;
+  replica-stop) cmd_replica_stop "${2:-}" ;;
+  replica-drop) cmd_replica_drop "${2:-}" ;;
+  *) die "usage: $0 install|start|stop|status|createdb NAME|dropdb NAME|replica-start|replica-stop|replica-drop [PORT]" ;;
 esac

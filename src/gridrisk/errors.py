@@ -221,6 +221,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(psycopg.Error)
     async def _db(request: Request, exc: psycopg.Error) -> Response:
+        if isinstance(exc, psycopg.OperationalError):
+            request.state.db_unreachable = True  # a read on a replica is retried on the primary
         status, detail, extra = translate_db_error(exc)
         if status >= 500:
             log.error("database error on %s %s", request.method, request.url.path, exc_info=exc)
@@ -231,6 +233,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(psycopg_pool.PoolTimeout)
     async def _pool(request: Request, exc: psycopg_pool.PoolTimeout) -> Response:
+        request.state.db_unreachable = True
         log.warning("no database connection within the pool timeout on %s", request.url.path)
         return problem(
             503,

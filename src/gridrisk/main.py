@@ -14,6 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from gridrisk import __version__
 from gridrisk.api.admission import Admission
 from gridrisk.api.limits import BodySizeLimit
+from gridrisk.api.read_routing import ReadRouting
 from gridrisk.api.responses import OrjsonResponse
 from gridrisk.api.routes import (
     cells,
@@ -31,6 +32,7 @@ from gridrisk.api.routes import (
     work_orders,
 )
 from gridrisk.db.pool import make_pool, open_pool
+from gridrisk.db.replicas import HEADER, SERVED_BY, ReplicaSet
 from gridrisk.errors import COMMON_RESPONSES, install_error_handlers
 from gridrisk.events.hub import EventHub
 from gridrisk.events.outbox import OutboxReader
@@ -55,12 +57,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pool = make_pool(settings)
         app.state.pool = pool
         await open_pool(pool)
+        if settings.replica_urls:  # plain reads spread over the replicas (api/read_routing.py)
+            app.state.replicas = ReplicaSet.from_settings(settings, pool)
+            await app.state.replicas.start()
         # One outbox reader per process, and its consumers: subscribed before it starts, so that
         # each sees its first read.
         outbox = OutboxReader(pool)
         app.state.outbox = outbox
         app.state.event_hub = EventHub(outbox)
-        app.state.tile_service = TileService(pool, outbox, settings.tile_cache_mb * 1024 * 1024)
+        app.state.tile_service = TileService(
+            pool, outbox, settings.tile_cache_mb * 1024 * 1024, replicas=app.state.replicas
+        )
         app.state.cell_lookup = LookupService(pool, outbox)  # /cells/at from memory
         dispatcher = WebhookDispatcher(pool, timeout_s=settings.webhook_timeout_s)
         app.state.webhooks = dispatcher
@@ -83,6 +90,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await dispatcher.aclose()
             await app.state.event_hub.aclose()
             await outbox.aclose()
+            if app.state.replicas is not None:
+                await app.state.replicas.aclose()
+                app.state.replicas = None
             await pool.close()
 
     app = FastAPI(
@@ -98,7 +108,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses=COMMON_RESPONSES,
     )
     app.state.settings = settings
+    app.state.replicas = None
     install_error_handlers(app)
+    app.add_middleware(ReadRouting)  # innermost: it sees the error handlers' answers
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Outside the body limit, inside CORS (so a browser can read a 429/503 and its Retry-After).
     app.add_middleware(Admission, settings=settings)
@@ -108,7 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_origins=settings.cors_origins,
             allow_methods=["*"],
             allow_headers=["*"],
-            expose_headers=["ETag", "Location", "Last-Event-ID", "Retry-After"],
+            expose_headers=["ETag", "Location", "Last-Event-ID", "Retry-After", HEADER, SERVED_BY],
         )
     # Routes are matched in order, one by one: the hottest come first ("which cell am I in" is
     # asked by every phone, constantly: with cells placed after the tile, district and layer routes,

@@ -67,6 +67,14 @@ class Settings(BaseSettings):
     basemap_max_zoom: int = Field(default=18, ge=0, le=22)
     # Further origins a basemap style loads tiles, glyphs or sprites from (for the page's CSP).
     basemap_origins: list[str] = Field(default_factory=list)
+    # Streaming replicas for plain reads (JSON list of URLs; empty: everything on the primary).
+    # A read carrying a write's WAL position waits at most replica_wait_s for a replica to replay
+    # it, then goes to the primary; a read without one goes to a replica at most replica_max_lag_s
+    # behind. See db/replicas.py and the README's "Scaling out".
+    replica_urls: list[str] = Field(default_factory=list)
+    replica_max_lag_s: float = Field(default=2.0, gt=0)
+    replica_wait_s: float = Field(default=0.25, ge=0, le=10)
+    replica_pool_max_size: int = Field(default=10, ge=1)
     # Where the shipped reference data and the migrations are (the image sets both); none = the checkout's.
     data_dir: Path | None = None
     migrations_dir: Path | None = None

@@ -18,7 +18,8 @@ async def get_settings(request: Request) -> Settings:
 
 
 async def get_pool(request: Request) -> AsyncConnectionPool:
-    return request.app.state.pool
+    """The primary, or for a plain read the replica the read routing chose (api/read_routing.py)."""
+    return request.scope.get("state", {}).get("read_pool") or request.app.state.pool
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

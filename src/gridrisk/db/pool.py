@@ -15,8 +15,10 @@ from gridrisk.settings import Settings
 log = logging.getLogger("gridrisk.db")
 
 
-def make_pool(settings: Settings) -> AsyncConnectionPool:
-    """Build (not open) the pool; connections return rows as dicts and carry their timeouts."""
+def make_pool(
+    settings: Settings, *, url: str | None = None, name: str = "gridrisk", max_size: int | None = None
+) -> AsyncConnectionPool:
+    """Build (not open) the pool for URL (default: the primary); rows are dicts, timeouts are set."""
 
     async def configure(conn: AsyncConnection) -> None:
         conn.row_factory = dict_row  # type: ignore[assignment]
@@ -33,9 +35,9 @@ def make_pool(settings: Settings) -> AsyncConnectionPool:
         await conn.execute("SET plan_cache_mode = force_generic_plan")
 
     return AsyncConnectionPool(
-        settings.database_url,
-        min_size=settings.pool_min_size,
-        max_size=settings.pool_max_size,
+        url or settings.database_url,
+        min_size=min(settings.pool_min_size, max_size or settings.pool_max_size),
+        max_size=max_size or settings.pool_max_size,
         timeout=settings.pool_timeout_s,
         configure=configure,
         # Reads run in autocommit: one round trip instead of BEGIN + query + COMMIT. Every write
@@ -46,7 +48,7 @@ def make_pool(settings: Settings) -> AsyncConnectionPool:
         # Reconnect attempts keep going while the database is away; the app recovers by itself.
         reconnect_timeout=24 * 3600,
         open=False,
-        name="gridrisk",
+        name=name,
     )
 
 

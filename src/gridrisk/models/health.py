@@ -14,3 +14,6 @@ class HealthPublic(BaseModel):
     postgres: str
     postgis: str
     revision: str | None
+    # With GRIDRISK_REPLICA_URLS: {max_lag_s, primary_reads, replicas: [{name, up, in_rotation,
+    # lag_s, replay_lsn, reads, error}]}.
+    replication: dict | None = None

@@ -28,6 +28,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import psycopg
+import psycopg_pool
+
 from gridrisk.db.sql_files import sql
 from gridrisk.events.outbox import PAGE, Batch, Box, OutboxEvent, OutboxReader
 from gridrisk.tiles.mvt import (
@@ -42,6 +45,8 @@ from gridrisk.tiles.mvt import (
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
+
+    from gridrisk.db.replicas import ReplicaSet
 
 log = logging.getLogger("gridrisk.tiles")
 
@@ -245,6 +250,8 @@ class TileService:
     pool: AsyncConnectionPool
     reader: OutboxReader
     max_bytes: int
+    # Streaming replicas to render on (db/replicas.py); None: the primary renders every tile.
+    replicas: ReplicaSet | None = None
     cache: TileCache = field(init=False)
     _flights: dict[Key, _Flight] = field(init=False, default_factory=dict)
     _issued: int = field(init=False, default=0)
@@ -326,8 +333,31 @@ class TileService:
         return tile
 
     async def render(self, collection: TileCollection, z: int, x: int, y: int) -> bytes:
-        """One tile straight from PostGIS: one prepared statement, one round trip."""
-        async with self.pool.connection() as conn:
+        """One tile straight from PostGIS, on a replica when there are some.
+
+        A replica renders only once it has replayed what the primary had written when the render
+        began: then the tile is at least as new as every change the cache applied before it (and
+        every write acknowledged before the request), and later changes evict it as they would a
+        tile rendered on the primary. Otherwise, or if the replica fails, the primary renders.
+        """
+        replicas = self.replicas
+        if replicas is not None:
+            try:
+                pool, _ = await replicas.pool_for(await replicas.primary_lsn())
+            except (psycopg.Error, psycopg_pool.PoolTimeout, OSError):
+                pool = self.pool
+            if pool is not self.pool:
+                try:
+                    return await self._render_on(pool, collection, z, x, y)
+                except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
+                    replicas.mark_down(pool, f"a tile render failed ({type(exc).__name__})")
+        return await self._render_on(self.pool, collection, z, x, y)
+
+    async def _render_on(
+        self, pool: AsyncConnectionPool, collection: TileCollection, z: int, x: int, y: int
+    ) -> bytes:
+        """One prepared statement, one round trip."""
+        async with pool.connection() as conn:
             cur = await conn.execute(sql(collection.sql), tile_params(collection, z, x, y), prepare=True)
             row = await cur.fetchone()
         mvt = row["mvt"] if row else None

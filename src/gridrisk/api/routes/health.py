@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from gridrisk import __version__
 from gridrisk.api.deps import PoolDep
@@ -29,7 +29,7 @@ async def livez() -> OrjsonResponse:
         503: {"description": "The database is unreachable", "content": {"application/problem+json": {}}}
     },
 )
-async def health(pool: PoolDep):
+async def health(pool: PoolDep, request: Request):
     try:
         async with asyncio.timeout(3):
             async with pool.connection(timeout=3) as conn:
@@ -38,13 +38,15 @@ async def health(pool: PoolDep):
         return problem(
             503, "The database is unreachable; the service retries by itself.", database="unreachable"
         )
-    return OrjsonResponse(
-        {
-            "status": "ok",
-            "version": __version__,
-            "database": "ok",
-            "postgres": row["postgres"],
-            "postgis": row["postgis"],
-            "revision": row["revision"],
-        }
-    )
+    doc = {
+        "status": "ok",
+        "version": __version__,
+        "database": "ok",
+        "postgres": row["postgres"],
+        "postgis": row["postgis"],
+        "revision": row["revision"],
+    }
+    replicas = request.app.state.replicas
+    if replicas is not None:  # each replica's state and lag, as the read routing sees them
+        doc["replication"] = replicas.state()
+    return OrjsonResponse(doc)
