@@ -55,9 +55,15 @@ def machine() -> dict:
 
 
 @contextmanager
-def server(database_url: str, port: int, workers: int = 1):
-    """`gridrisk serve` as a subprocess (the real thing, as deployed), stopped on exit."""
-    env = {**os.environ, "GRIDRISK_DATABASE_URL": database_url, "GRIDRISK_LOG_LEVEL": "warning"}
+def server(database_url: str, port: int, workers: int = 1, env: dict[str, str] | None = None):
+    """`gridrisk serve` as a subprocess (the real thing, as deployed), stopped on exit; ENV adds
+    settings (e.g. GRIDRISK_REPLICA_URLS)."""
+    env = {
+        **os.environ,
+        "GRIDRISK_DATABASE_URL": database_url,
+        "GRIDRISK_LOG_LEVEL": "warning",
+        **(env or {}),
+    }
     cmd = [str(VENV_BIN / "gridrisk"), "serve", "--port", str(port), "--workers", str(workers)]
     # The log goes to a file: a pipe nobody reads would fill up in a long run and stall the server.
     log = tempfile.TemporaryFile()
