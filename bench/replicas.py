@@ -146,7 +146,8 @@ def main() -> None:
         }
         # Tiles uncached (every request renders); no rate limit (the load is one client).
         plain = {"GRIDRISK_TILE_CACHE_MB": "0", "GRIDRISK_RATE_LIMIT_HEAVY": ""}
-        setups = {"primary only": plain, "primary + replica": {**plain, "GRIDRISK_REPLICA_URLS": f'["{rurl}"]'}}
+        replicated = {**plain, "GRIDRISK_REPLICA_URLS": f'["{rurl}"]'}
+        setups = {"primary only": plain, "primary + replica": replicated}
         for rnd in range(args.rounds):
             for name, extra in setups.items():
                 row: dict = {"round": rnd + 1, "setup": name}
