@@ -117,7 +117,7 @@ class ReadRouting:
         async def stamped_send(message) -> None:
             if message["type"] == "http.response.start" and message["status"] < 400:
                 try:
-                    lsn = format_lsn(await replicas.primary_lsn())
+                    lsn = format_lsn(await replicas.fresh_lsn())
                 except (psycopg.Error, psycopg_pool.PoolTimeout, OSError):  # no token this time
                     lsn = None
                 if lsn is not None:

@@ -102,6 +102,8 @@ class ReplicaSet:
     _history: deque = field(default_factory=deque)  # (monotonic time, primary LSN), oldest first
     _monitor: asyncio.Task | None = None
     _turn: itertools.count = field(default_factory=itertools.count)
+    _lsn_next: asyncio.Future | None = None  # the next shared position query, not started yet
+    _lsn_pump: asyncio.Task | None = None
     primary_reads: int = 0
 
     @classmethod
@@ -123,10 +125,11 @@ class ReplicaSet:
         self._monitor = asyncio.get_running_loop().create_task(self._watch(), name="gridrisk-replicas")
 
     async def aclose(self) -> None:
-        if self._monitor is not None:
-            self._monitor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._monitor
+        for task in (self._monitor, self._lsn_pump):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for r in self.replicas:
             await r.pool.close()
 
@@ -166,6 +169,30 @@ class ReplicaSet:
             if r.pool is pool and r.in_rotation:
                 r.in_rotation, r.up, r.error = False, False, reason
                 log.warning("replica %s out of rotation: %s", r.name, reason)
+
+    async def fresh_lsn(self) -> int:
+        """The primary's WAL position from a query that started after this call, shared by every
+        caller that came while the previous one ran (a burst of cold tiles costs one query)."""
+        fut = self._lsn_next
+        if fut is None:
+            loop = asyncio.get_running_loop()
+            fut = self._lsn_next = loop.create_future()
+            fut.add_done_callback(lambda f: f.cancelled() or f.exception())
+            if self._lsn_pump is None:
+                self._lsn_pump = loop.create_task(self._pump_lsn(), name="gridrisk-primary-lsn")
+        return await asyncio.shield(fut)
+
+    async def _pump_lsn(self) -> None:
+        try:
+            while self._lsn_next is not None:
+                # Callers from now on wait for the next query: this one may have begun before them.
+                fut, self._lsn_next = self._lsn_next, None
+                try:
+                    fut.set_result(await self.primary_lsn())
+                except Exception as exc:  # the waiters raise it
+                    fut.set_exception(exc)
+        finally:
+            self._lsn_pump = None
 
     async def primary_lsn(self) -> int:
         """The primary's WAL position now (after every commit acknowledged so far)."""

@@ -343,7 +343,7 @@ class TileService:
         replicas = self.replicas
         if replicas is not None:
             try:
-                pool, _ = await replicas.pool_for(await replicas.primary_lsn())
+                pool, _ = await replicas.pool_for(await replicas.fresh_lsn())
             except (psycopg.Error, psycopg_pool.PoolTimeout, OSError):
                 pool = self.pool
             if pool is not self.pool:
