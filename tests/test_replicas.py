@@ -221,3 +221,25 @@ def test_tiles_rendered_on_a_replica_are_never_older_than_an_acknowledged_write(
             assert decode(tile.content, "safety")[cell["id"]]["properties"]["colour"] == "red", (i, paused)
         standby.execute("SELECT pg_wal_replay_resume()")
         assert _health(api)["reads"] > before  # the replica rendered some of them
+
+
+def test_wal_positions_and_lag_arithmetic():
+    """Tokens parse as PostgreSQL writes them (anything else is ignored, never an error), and lag
+    is how long ago the primary was where the replica is."""
+    from gridrisk.api.read_routing import _token
+    from gridrisk.db.replicas import ReplicaSet, format_lsn
+
+    assert parse_lsn("16/B374D848") == (0x16 << 32) | 0xB374D848
+    assert format_lsn(parse_lsn("16/B374D848")) == "16/B374D848"
+    for bad in ("", "16", "16/", "/B3", "zz/00", "1/100000000", "0/1; DROP TABLE x", "9" * 30, None):
+        assert parse_lsn(bad) is None, bad
+    scope = {"headers": [(b"gridrisk-lsn", b"0/10"), (b"cookie", b"a=b; gridrisk_lsn=0/20; c=d")]}
+    assert _token(scope) == 0x20  # the later of header and cookie
+    assert _token({"headers": [(b"gridrisk-lsn", b"nonsense")]}) is None
+
+    rs = ReplicaSet(primary=None, replicas=[], max_lag_s=2.0, wait_s=0.1)  # type: ignore[arg-type]
+    rs._history.extend([(100.0, 10), (101.0, 20), (102.5, 30)])
+    assert rs._lag(30, now=103.0) == 0.0  # replayed all the primary had at the last sample
+    assert rs._lag(25, now=103.0) == pytest.approx(0.5)  # the primary passed 25 at 102.5
+    assert rs._lag(15, now=103.0) == pytest.approx(2.0)
+    assert rs._lag(None, now=103.0) is None
