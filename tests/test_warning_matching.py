@@ -416,3 +416,52 @@ def test_reserved_places_are_not_offered_as_free(city_client, city_keys, scene):
         assert p["free"] == max(p["capacity"] - p["occupancy"] - held.get(f["id"], 0), 0)
     wanted = city_client.get("/shelters", params={"min_free": 1}).json()
     assert all(f["properties"]["free"] >= 1 for f in wanted["features"])
+
+
+def test_a_risk_source_evacuation_plans_its_people(city_client, city_keys, scene):
+    """Risk sources carry the people on site: a city that evacuates construction sites under a red
+    rainstorm gets orders for those people, with shelter places reserved for them."""
+    url, operator = scene["url"], bearer(city_keys["operator"])
+    site = {
+        "code": "CS-EVAC",
+        "name": "测试在建工地",
+        "category": "construction_site",
+        "geometry": {"type": "Point", "coordinates": [118.812, 32.058]},
+        "assessment": {"method": "LEC", "L": 3, "E": 6, "C": 7},
+        "persons": 250,
+    }
+    r = city_client.post("/risk-sources", json=site, headers=operator)
+    assert r.status_code == 201, r.text
+    sid, version = r.json()["id"], r.json()["properties"]["version"]
+    assert r.json()["properties"]["persons"] == 250
+    # The people on site are the registry's to keep: never null, never negative, and recorded.
+    for bad in ({"persons": None}, {"persons": -1}, {"persons": "many"}):
+        got = city_client.patch(
+            f"/risk-sources/{sid}", json=bad, headers={**operator, "If-Match": f'"{version}"'}
+        )
+        assert got.status_code == 422 and "persons" in got.text, got.text
+    r = city_client.patch(
+        f"/risk-sources/{sid}", json={"persons": 260}, headers={**operator, "If-Match": f'"{version}"'}
+    )
+    assert r.status_code == 200 and r.json()["properties"]["persons"] == 260
+    history = city_client.get(f"/risk-sources/{sid}/history").json()
+    assert history[-1]["changes"]["persons"] == [250, 260]
+
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            "UPDATE warning_rules SET action_red = 'evacuate' WHERE hazard_type = 'rainstorm'"
+            " AND target_type = 'risk_source' AND target_kind = 'construction_site'"
+        )
+    body = post(city_client, city_keys["operator"], warning("M-CS-EVAC", area={"geometry": AREA}), 201)
+    (order,) = [
+        o
+        for o in _orders(url, body["id"])
+        if o["target_type"] == "risk_source" and o["target_code"] == "CS-EVAC"
+    ]
+    assert order["action"] == "evacuate" and order["threatened_persons"] == 260
+    placed = _rows(
+        url,
+        "SELECT coalesce(sum(persons), 0)::int AS n FROM shelter_reservations WHERE order_id = %s",
+        order["id"],
+    )[0]["n"]
+    assert placed + _short(order, "shelter") == 260 and placed > 0

@@ -62,6 +62,22 @@ RISKINESS = {
     "crowded_place": 0.8,
     "other": 0.6,
 }
+# People usually on site by category (staff, residents, visitors): drawn log-uniformly in the range.
+PERSONS = {
+    "crowded_place": (100, 3000),
+    "construction_site": (30, 600),
+    "hazardous_chemicals": (10, 300),
+    "dust_explosion": (20, 300),
+    "ammonia_refrigeration": (10, 200),
+    "road_water_transport": (5, 200),
+    "special_equipment": (5, 100),
+    "tailings_pond": (5, 60),
+    "fireworks": (3, 40),
+    "gas": (2, 50),
+    "confined_space": (2, 30),
+    "other": (5, 100),
+}
+
 # The chance that a source of the category is drawn as a polygon rather than a point.
 POLYGON_SHARE = {"construction_site": 0.35, "tailings_pond": 1.0, "crowded_place": 0.05}
 
@@ -230,7 +246,11 @@ def generate_demo_records(conn: psycopg.Connection, *, seed: int = 42, count: in
     level = _stratified_levels(category, rng)
     method = _methods(len(level), rng)
     assessments = _assessments(method, level, thresholds, rng)
-    return _records(cells, districts, cell_idx, category, lon, lat, level, method, assessments, rng)
+    # From a generator of their own, so that adding them changed no other draw of the demo.
+    people = np.random.default_rng([seed, zlib.crc32(b"risk source persons")]).random(len(category))
+    lo_hi = np.array([PERSONS.get(c, PERSONS["other"]) for c in category], dtype=float)
+    persons = np.rint(np.exp(np.log(lo_hi[:, 0]) + people * np.log(lo_hi[:, 1] / lo_hi[:, 0]))).astype(int)
+    return _records(cells, districts, cell_idx, category, lon, lat, persons, assessments, rng)
 
 
 def load_comprehensive_cells(conn: psycopg.Connection) -> dict[str, Any]:
@@ -397,8 +417,7 @@ def _records(
     category: np.ndarray,
     lon: np.ndarray,
     lat: np.ndarray,
-    level: np.ndarray,
-    method: np.ndarray,
+    persons: np.ndarray,
     assessments: list[dict[str, Any]],
     rng: np.random.Generator,
 ) -> list[Record]:
@@ -441,6 +460,7 @@ def _records(
             "enterprise": enterprise,
             "department": f"{dname}{DEPARTMENTS[cat]}",
             "status": "suspended" if status_u[i] < STATUS_SHARES["suspended"] else "active",
+            "persons": int(persons[i]),
             **assessments[i],
         }
         if status_u[i] > 1 - STATUS_SHARES["closed"]:

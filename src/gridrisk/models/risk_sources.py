@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from gridrisk.models.geojson import Feature, GeometryIn, VersionEntry
+from gridrisk.models.geojson import Feature, GeometryIn, VersionEntry, not_null
 from gridrisk.vocabulary import LEC_C as LEC_C
 from gridrisk.vocabulary import LEC_E as LEC_E
 from gridrisk.vocabulary import LEC_L as LEC_L
@@ -64,6 +64,7 @@ class Override(BaseModel):
 
 
 Text200 = Annotated[str, Field(min_length=1, max_length=200)]
+Persons = Annotated[int, Field(ge=0, le=10_000_000)]
 OptText = Annotated[str | None, Field(default=None, max_length=500)]
 
 
@@ -80,6 +81,9 @@ class RiskSourceCreate(BaseModel):
     plate_code: Annotated[str | None, Field(default=None, min_length=1, max_length=64)] = None
     enterprise: OptText = None
     department: OptText = None
+    persons: Persons = Field(
+        default=0, description="People usually on site (staff, residents, visitors): whom an evacuation moves"
+    )
     status: Status = "active"
 
 
@@ -97,7 +101,10 @@ class RiskSourceUpdate(BaseModel):
     plate_code: Annotated[str | None, Field(default=None, min_length=1, max_length=64)] = None
     enterprise: OptText = None
     department: OptText = None
+    persons: Persons | None = None
     status: Status | None = None
+
+    _not_null = not_null("persons")
 
 
 class HistoryEntry(VersionEntry):

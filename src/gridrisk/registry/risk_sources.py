@@ -92,7 +92,17 @@ async def _as_of(conn: AsyncConnection, filters: dict[str, Any], cell_id: int | 
     return feature_collection(body, extra=b'"numberMatched":%d,"numberReturned":%d,' % (len(rows), len(rows)))
 
 
-_PLAIN = ("code", "name", "category", "address", "plate_code", "enterprise", "department", "status")
+_PLAIN = (
+    "code",
+    "name",
+    "category",
+    "address",
+    "plate_code",
+    "enterprise",
+    "department",
+    "persons",
+    "status",
+)
 _TAKEN_AS_IS = frozenset(_PLAIN)
 _METHOD_NAMES = {"lec": "LEC", "ls": "LS", "direct": "direct"}
 _NO_ASSESSMENT = (
@@ -203,6 +213,7 @@ RISK_SOURCES = FeatureKind(
         Property("plate_code", "s.plate_code", "string", "Address plate code", queryable=True),
         Property("enterprise", "s.enterprise", "string", "Enterprise", queryable=True),
         Property("department", "s.department", "string", "Supervising department", queryable=True),
+        Property("persons", "s.persons", "integer", "People usually on site", queryable=True),
     ),
     publish=Publish(
         title="Risk sources (风险源)",

@@ -7,7 +7,7 @@ SELECT s.id, s.version,
            'properties', json_build_object(
                'code', s.code, 'name', s.name, 'category', s.category,
                'address', s.address, 'plate_code', s.plate_code,
-               'enterprise', s.enterprise, 'department', s.department,
+               'enterprise', s.enterprise, 'department', s.department, 'persons', s.persons,
                'assessment', json_build_object(
                    'method', s.method, 'L', s.l, 'E', s.e, 'C', s.c, 'S', s.s, 'score', s.score,
                    'computed_level', s.computed_level),

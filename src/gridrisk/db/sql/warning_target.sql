@@ -60,6 +60,7 @@ fresh AS MATERIALIZED (
            CASE h.target_type
                 WHEN 'hazard_point' THEN (SELECT hp.threatened_persons FROM hazard_points hp WHERE hp.id = h.target_id)
                 WHEN 'vulnerable_site' THEN (SELECT vs.persons FROM vulnerable_sites vs WHERE vs.id = h.target_id)
+                WHEN 'risk_source' THEN (SELECT rs.persons FROM risk_sources rs WHERE rs.id = h.target_id)
                 ELSE 0 END AS persons,
            r.action, warning_action_rank(r.action) AS rank
     FROM hit h

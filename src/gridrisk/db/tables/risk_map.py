@@ -70,6 +70,8 @@ risk_sources = Table(
     Column("plate_code", Text, unique=True),
     Column("enterprise", Text),
     Column("department", Text),
+    # People usually on site (staff, residents, visitors): whom an evacuation order moves.
+    Column("persons", Integer, nullable=False, server_default=text("0")),
     Column("method", Text, nullable=False),
     Column("l", Float),
     Column("e", Float),
@@ -86,6 +88,7 @@ risk_sources = Table(
     CheckConstraint(f"method IN {METHODS!r}", name="method"),
     CheckConstraint(f"level IN {LEVELS!r}", name="level"),
     CheckConstraint(f"status IN {SOURCE_STATUSES!r}", name="status"),
+    CheckConstraint("persons >= 0", name="persons"),
     *site_geometry("risk_sources"),
     Index("ix_risk_sources_category_level", "category", "level"),
 )
