@@ -64,6 +64,9 @@ def test_reimport_keeps_codes_and_workers(city_client, city_db_url, city_keys):
     assert overlaps > 0
     cell = city_client.get(f"/layers/comprehensive/cells/{gdf.loc[0, 'code']}").json()
     assert cell["properties"]["name"] == "renamed cell"
+    # The file's gap and overlap areas, with the CRS they were measured in (the city's, then).
+    (listed,) = [la for la in city_client.get("/layers").json() if la["name"] == "comprehensive"]
+    assert listed["gap_area_crs"] == "EPSG:4549" and listed["gap_area_m2"] is not None
     assert cell["properties"]["workers"]
 
 

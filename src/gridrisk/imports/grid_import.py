@@ -106,6 +106,9 @@ def import_layer_file(
                 "overlap_area_m2": summary.get("overlap_area_m2"),
                 "warnings": len(validation.warnings),
                 "repaired": len(validation.repaired),
+                # The CRS the areas were measured in: a later change of the city's metric CRS
+                # re-measures the cells, not these figures of the file as it was imported.
+                "metric_srid": metric.epsg,
             }
             conn.execute(
                 "UPDATE layers SET stats = %s::jsonb WHERE name = %s", (orjson.dumps(stats).decode(), layer)

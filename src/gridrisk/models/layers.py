@@ -22,6 +22,11 @@ class LayerPublic(BaseModel):
     bbox: list[float] | None = Field(description="minLon,minLat,maxLon,maxLat")
     gap_area_m2: float | None = Field(description="City area not covered by the layer, at import")
     overlap_area_m2: float | None = Field(description="Area covered twice within the layer, at import")
+    gap_area_crs: str | None = Field(
+        default=None,
+        description="The metric CRS those two areas were measured in (the city's at import; a later change "
+        "of the city's CRS re-measures the cells, not these figures of the imported file)",
+    )
 
 
 class CityPublic(BaseModel):

@@ -35,6 +35,7 @@ async def list_layers(pool: PoolDep, _: Reader):
                 "bbox": _box_to_list(box),
                 "gap_area_m2": stats.get("gap_area_m2"),
                 "overlap_area_m2": stats.get("overlap_area_m2"),
+                "gap_area_crs": f"EPSG:{stats['metric_srid']}" if stats.get("metric_srid") else None,
             }
         )
     return OrjsonResponse(out)
