@@ -104,7 +104,7 @@ def test_maplibre_is_vendored_with_its_licence_and_pinned_version():
     assert f"maplibre-gl-js/blob/v{pinned}/LICENSE.txt" in (VENDOR / "maplibre-gl.js").read_text()[:400]
     assert "Redistribution and use in source and binary forms" in (VENDOR / "LICENSE.txt").read_text()
     # Our own files make no request outside the service (the vendored library only links its site).
-    for name in ("index.html", "app.js", "app.css"):
+    for name in ("index.html", "app.js", "app.css", "i18n.js", "basemap.js"):
         assert not re.search(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}", (web.WEB_DIR / name).read_text()), name
 
 
@@ -618,3 +618,19 @@ def test_web_map_shows_a_warning_and_its_orders_live(browser, city_db_url, city_
         assert not problems, problems
         context.close()
     print(f"web map: the order turned acknowledged {live_s:.2f} s after the API edit")
+
+
+def test_api_docs_render_from_this_service_alone(browser, city_db_url):
+    """/docs and the OGC API's description page draw Swagger UI from the vendored copy: every request
+    they make stays on the service (no CDN), as on a closed intranet."""
+    with live_server(city_db_url) as base:
+        context = browser.new_context()
+        page = context.new_page()
+        outside: list[str] = []
+        page.on("request", lambda q: not q.url.startswith((base, "data:", "blob:")) and outside.append(q.url))
+        for path, operation in (("/docs", "/cells/at"), ("/ogc/api?f=html", "/collections")):
+            page.goto(base + path)
+            page.locator(".swagger-ui .opblock").first.wait_for(timeout=20_000)
+            assert operation in page.inner_text(".swagger-ui"), path
+        assert not outside, outside
+        context.close()

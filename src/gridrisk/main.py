@@ -105,6 +105,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
         default_response_class=OrjsonResponse,
         lifespan=lifespan,
+        docs_url=None,  # /docs: api/routes/web.py, Swagger UI from the vendored copy
+        redoc_url=None,
         responses=COMMON_RESPONSES,
     )
     app.state.settings = settings

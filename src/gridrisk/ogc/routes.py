@@ -12,11 +12,11 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Path, Request
-from fastapi.openapi.docs import get_swagger_ui_html
 
 from gridrisk.api.deps import PoolDep, Reader
 from gridrisk.api.geojson import GEOJSON, raw_json
 from gridrisk.api.responses import OrjsonResponse
+from gridrisk.api.routes.web import swagger_page
 from gridrisk.db.sql_files import sql
 from gridrisk.errors import NotFound
 from gridrisk.ogc import html
@@ -125,7 +125,7 @@ async def api(request: Request, _: Reader):
     check_params(request.query_params, BASIC)
     base = base_url(request)
     if wants_html(request):
-        return get_swagger_ui_html(openapi_url=f"{base}/api?f=json", title="gridrisk – OGC API – Features")
+        return swagger_page(request, f"{base}/api?f=json", "gridrisk – OGC API – Features")
     return OrjsonResponse(with_server(_openapi(), base), media_type=OPENAPI_30)
 
 

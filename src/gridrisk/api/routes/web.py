@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 import orjson
 from fastapi import APIRouter, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 
 from gridrisk.api.etags import not_modified
 from gridrisk.errors import NotFound
@@ -126,6 +128,29 @@ async def map_page(request: Request) -> Response:
     """The web map (always revalidated, so a new release is picked up on the next load)."""
     origins = "".join(f" {o}" for o in basemap_origins(request.app.state.settings))
     return _send(request, index_page(), "no-cache", {"Content-Security-Policy": CSP.format(o=origins)})
+
+
+def swagger_page(request: Request, openapi_url: str, title: str) -> HTMLResponse:
+    """Swagger UI for OPENAPI_URL from the vendored copy (web/vendor/swagger-ui), never a CDN: the
+    API's documentation works on a closed intranet like the map does."""
+    root = str(request.base_url).rstrip("/")
+
+    def url(name: str) -> str:
+        return f"{root}/web/vendor/swagger-ui/{name}?v={assets()[f'vendor/swagger-ui/{name}'].version}"
+
+    return get_swagger_ui_html(
+        openapi_url=openapi_url,
+        title=title,
+        swagger_js_url=url("swagger-ui-bundle.js"),
+        swagger_css_url=url("swagger-ui.css"),
+        swagger_favicon_url="data:,",
+    )
+
+
+@router.get("/docs", include_in_schema=False)
+async def docs(request: Request) -> HTMLResponse:
+    """The API's interactive documentation (Swagger UI, served from this service)."""
+    return swagger_page(request, str(request.base_url).rstrip("/") + "/openapi.json", "gridrisk – API")
 
 
 @router.api_route("/web/config.json", methods=["GET", "HEAD"], include_in_schema=False)
