@@ -312,6 +312,8 @@ def test_occupancy_rules_and_no_version_bump(city_client, city_db_url, city_keys
         "free": 40,
         "status": "open",
         "version": 2,
+        "reservation_used": 0,  # walk-ins: no work order named
+        "reserved": 0,
     }
     full = assert_problem(city_client.post(url, json={"delta": 41}, headers=bearer(op)), 409)
     assert full["free"] == 40 and full["requested"] == 41

@@ -12,6 +12,8 @@ from conftest import bearer, make_client
 from pyproj import Geod
 from test_warnings import post, warning
 
+from gridrisk.db.sql_files import sql
+
 GEOD = Geod(ellps="WGS84")
 BOX = (118.78, 32.035, 118.83, 32.075)  # inside 玄武 / 秦淮, the small test city
 AREA = {
@@ -465,3 +467,57 @@ def test_a_risk_source_evacuation_plans_its_people(city_client, city_keys, scene
         order["id"],
     )[0]["n"]
     assert placed + _short(order, "shelter") == 260 and placed > 0
+
+
+def test_evacuees_checking_in_use_up_their_reservation(city_client, city_keys, scene):
+    """People checked in with their order's id move from reserved to occupied: the shelter's free
+    places stay true (not counted twice), walk-ins take free places, and the matching sees the same."""
+    url, worker = scene["url"], bearer(city_keys["worker"])
+    body = post(city_client, city_keys["operator"], warning("M-CHECKIN", area={"geometry": AREA}), 201)
+    booked = _rows(
+        url,
+        "SELECT r.order_id, r.shelter_id, r.persons FROM shelter_reservations r JOIN work_orders o"
+        " ON o.id = r.order_id WHERE o.warning_id = %s AND r.released_at IS NULL AND r.persons >= 5"
+        " ORDER BY r.persons DESC LIMIT 1",
+        body["id"],
+    )[0]
+    sid, oid, persons = booked["shelter_id"], booked["order_id"], booked["persons"]
+    with psycopg.connect(url) as conn:
+        # Open, and 50 places beyond what the warning reserved (the scene's shelters are all booked).
+        conn.execute("UPDATE shelters SET status = 'open', capacity = capacity + 50 WHERE id = %s", (sid,))
+
+    def shelter() -> dict:
+        return city_client.get(f"/shelters/{sid}").json()["properties"]
+
+    before = shelter()
+    assert before["reserved"] >= persons and before["free"] == 50
+
+    def check_in(delta: int, order: int | None = None) -> dict:
+        sent = {"delta": delta, **({"order_id": order} if order else {})}
+        r = city_client.post(f"/shelters/{sid}/occupancy", json=sent, headers=worker)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    got = check_in(3, oid)  # three of the order's evacuees arrive
+    assert got["reservation_used"] == 3 and got["reserved"] == before["reserved"] - 3
+    after = shelter()
+    assert after["occupancy"] == before["occupancy"] + 3 and after["reserved"] == before["reserved"] - 3
+    assert after["free"] == before["free"]  # they had places already: nothing new is taken
+    walk_in = check_in(1)
+    assert walk_in["reservation_used"] == 0 and shelter()["free"] == before["free"] - 1
+    rest = check_in(persons, oid)  # the rest of the group, and more than it had reserved
+    assert rest["reservation_used"] == persons - 3
+    now = shelter()
+    assert now["reserved"] == before["reserved"] - persons
+    assert now["free"] == before["free"] - 1 - 3  # the walk-in and the 3 beyond the reservation
+    # The matching reads the same free places as the shelter shows.
+    with psycopg.connect(url) as conn:
+        matched = conn.execute(sql("warning_match_shelters_free"), {"ids": [sid]}).fetchall()
+    assert (matched[0][1] if matched else 0) == now["free"]
+    detail = city_client.get(f"/work-orders/{oid}", headers=bearer(city_keys["operator"])).json()
+    (place,) = [p for p in detail["shelter"]["places"] if p["shelter_id"] == sid]
+    assert place["checked_in"] == persons and place["persons"] == persons
+    # An order id with no place here checks people in as walk-ins; a bad id is a 422, nothing written.
+    assert check_in(1, 999_999)["reservation_used"] == 0
+    r = city_client.post(f"/shelters/{sid}/occupancy", json={"delta": 1, "order_id": 0}, headers=worker)
+    assert r.status_code == 422 and "order_id" in r.text

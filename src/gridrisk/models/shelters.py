@@ -129,6 +129,12 @@ class OccupancyChange(BaseModel):
         le=MAX_DELTA,
         description=f"Persons in (+) or out (−); not 0, at most {MAX_DELTA:,} either way",
     )
+    order_id: int | None = Field(
+        default=None,
+        ge=1,
+        description="The work order whose evacuees these are: checking them in uses up the places "
+        "reserved for that order here (they count in the occupancy from then on, not twice)",
+    )
 
     @field_validator("delta")
     @classmethod
@@ -148,6 +154,10 @@ class OccupancyState(BaseModel):
     free: int
     status: Status
     version: int
+    reservation_used: int = Field(
+        default=0, description="Of the people checked in, those the order's reservation held"
+    )
+    reserved: int = Field(default=0, description="Places still held here for evacuees on their way")
 
 
 class HistoryEntry(VersionEntry):

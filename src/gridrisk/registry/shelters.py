@@ -70,7 +70,9 @@ OCCUPANCY_DOC = (
     "One atomic update: the shelter turns `full` when occupancy reaches capacity and `open` again below "
     "it. 409 when there is not enough room (`free` says how many places are left), when the count would "
     "go below zero (`occupancy`), or when the shelter is standby or closed (open it first: PATCH status "
-    "open). The shelter's version and ETag do not change."
+    "open). The shelter's version and ETag do not change. With `order_id`, the people are that work "
+    "order's evacuees: they use up the places reserved for it here (`reservation_used`), which then "
+    "count in the occupancy instead of as reserved; without it, they are walk-ins."
 )
 LayerParam = Annotated[str, Query(max_length=64, description="A grid layer")]
 
@@ -256,7 +258,9 @@ async def shelter_coverage_geojson(pool: PoolDep, _: Reader, layer: LayerParam =
 )
 async def change_occupancy(shelter_id: int, body: OccupancyChange, pool: PoolDep, _: FieldWorker):
     async with pool.connection() as conn:
-        cur = await conn.execute(sql("shelter_occupancy"), {"delta": body.delta, "id": shelter_id})
+        cur = await conn.execute(
+            sql("shelter_occupancy"), {"delta": body.delta, "id": shelter_id, "order_id": body.order_id}
+        )
         row = await cur.fetchone()
         if row is not None:
             return OrjsonResponse(row, headers={"ETag": etag(row["version"])})

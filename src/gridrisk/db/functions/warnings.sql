@@ -57,9 +57,10 @@ REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
 FOR EACH STATEMENT EXECUTE FUNCTION work_orders_release();
 
 -- The places of a shelter that live work orders hold for their evacuees (the matching reserves
--- them): not free for anybody else, though the people they are held for may check in.
+-- them): not free for anybody else, though the people they are held for may check in. Evacuees
+-- checked in with their order's id count in the occupancy instead (checked_in), never twice.
 CREATE OR REPLACE FUNCTION shelter_reserved(p_shelter bigint) RETURNS integer
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT coalesce(sum(persons), 0)::int FROM shelter_reservations
+    SELECT coalesce(sum(persons - checked_in), 0)::int FROM shelter_reservations
     WHERE shelter_id = p_shelter AND released_at IS NULL
 $$;

@@ -52,11 +52,11 @@ named AS (
                'id', s.id, 'code', s.code, 'name', s.name, 'class', s.class, 'status', s.status,
                'free', CASE WHEN s.status = 'closed' THEN 0
                             ELSE s.capacity - s.occupancy - coalesce((
-                                SELECT sum(a.persons) FROM shelter_reservations a
+                                SELECT sum(a.persons - a.checked_in) FROM shelter_reservations a
                                 WHERE a.shelter_id = s.id AND a.released_at IS NULL), 0) END,
                'orders', x.orders, 'persons_directed', x.persons,
                'overbooked', s.capacity - s.occupancy < coalesce((
-                   SELECT sum(a.persons) FROM shelter_reservations a
+                   SELECT sum(a.persons - a.checked_in) FROM shelter_reservations a
                    WHERE a.shelter_id = s.id AND a.released_at IS NULL), 0)) ORDER BY x.persons DESC, s.id), '[]'::json) AS j
     FROM (SELECT shelter_id, count(DISTINCT order_id)::int AS orders, sum(persons)::int AS persons
           FROM placed GROUP BY shelter_id) x

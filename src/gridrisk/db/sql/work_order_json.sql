@@ -28,6 +28,7 @@ SELECT o.id, o.version, o.layer, o.cell_code,
                'note', o.shelter_note,
                'places', (SELECT coalesce(json_agg(json_build_object(
                                   'shelter_id', r.shelter_id, 'shelter_name', rs.name, 'persons', r.persons,
+                                  'checked_in', r.checked_in,
                                   'distance_m', round(r.distance_m::numeric, 1), 'released', r.released_at IS NOT NULL)
                                   ORDER BY r.persons DESC, r.shelter_id), '[]'::json)
                           FROM shelter_reservations r JOIN shelters rs ON rs.id = r.shelter_id

@@ -187,10 +187,14 @@ shelter_reservations = Table(
     Column("order_id", BigInteger, ForeignKey("work_orders.id", ondelete="CASCADE"), nullable=False),
     Column("shelter_id", BigInteger, ForeignKey("shelters.id"), nullable=False),
     Column("persons", Integer, nullable=False),
+    # Of them, those already checked in at the shelter (counted in its occupancy from then on, so
+    # no longer held apart: shelter_reserved() counts persons − checked_in).
+    Column("checked_in", Integer, nullable=False, server_default=text("0")),
     Column("distance_m", Float, nullable=False),
     Column("booked_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("released_at", DateTime(timezone=True)),
     CheckConstraint("persons > 0", name="persons"),
+    CheckConstraint("checked_in BETWEEN 0 AND persons", name="checked_in"),
     Index("ix_shelter_reservations_order", "order_id"),
     Index("ix_shelter_reservations_live", "shelter_id", postgresql_where=text("released_at IS NULL")),
 )
