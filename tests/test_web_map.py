@@ -104,7 +104,9 @@ def test_maplibre_is_vendored_with_its_licence_and_pinned_version():
     assert f"maplibre-gl-js/blob/v{pinned}/LICENSE.txt" in (VENDOR / "maplibre-gl.js").read_text()[:400]
     assert "Redistribution and use in source and binary forms" in (VENDOR / "LICENSE.txt").read_text()
     # Our own files make no request outside the service (the vendored library only links its site).
-    for name in ("index.html", "app.js", "app.css", "i18n.js", "basemap.js"):
+    own = ["index.html", "app.css", *(p.name for p in web.WEB_DIR.glob("*.js"))]
+    assert {"app.js", "common.js", "map.js", "warnings.js", "live.js", "where.js"} <= set(own)
+    for name in own:
         assert not re.search(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}", (web.WEB_DIR / name).read_text()), name
 
 
@@ -384,7 +386,7 @@ def test_web_map_asks_for_a_key_when_reads_are_private(browser, city_db_url, cit
         context.close()
 
 
-# The page's work-order colours by status (app.js ORDER_STATUSES), drawn at full opacity.
+# The page's work-order colours by status (common.js ORDER_STATUSES), drawn at full opacity.
 ORDER_HEX = {
     "open": "#c51162",
     "acknowledged": "#ffab00",
