@@ -123,6 +123,21 @@ def wrk(
     return result
 
 
+def loop_script(paths: list[str], path: Path) -> Path:
+    """A wrk script requesting PATHS in turn, wrapping around (each thread from its own offset)."""
+    path.write_text(
+        "local paths = {" + ",".join(json.dumps(p) for p in paths) + "}\n"
+        "local i = 0\n"
+        "function setup(thread) thread:set('offset', math.random(1, #paths)) end\n"
+        "function init(args) i = offset or 1 end\n"
+        "function request()\n"
+        "  i = i % #paths + 1\n"
+        "  return wrk.format('GET', paths[i])\n"
+        "end\n"
+    )
+    return path
+
+
 def save(name: str, data: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"

@@ -29,27 +29,11 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cells_at import lua_script, random_city_points  # noqa: E402
-from common import ROOT, ensure_tool, machine, save, server, wrk  # noqa: E402
+from common import ROOT, ensure_tool, loop_script, machine, save, server, wrk  # noqa: E402
 from scale import cold_tile_paths  # noqa: E402
 
 from gridrisk.api_keys import create_key  # noqa: E402
 from gridrisk.settings import Settings  # noqa: E402
-
-
-def paths_script(paths: list[str], path: Path) -> Path:
-    """A wrk script requesting PATHS in turn (each thread from its own offset)."""
-    body = ",".join(f'"{p}"' for p in paths)
-    path.write_text(
-        f"local paths = {{{body}}}\n"
-        "local i = 0\n"
-        "function setup(thread) thread:set('offset', math.random(1, #paths)) end\n"
-        "function init(args) i = offset or 1 end\n"
-        "function request()\n"
-        "  i = i % #paths + 1\n"
-        "  return wrk.format('GET', paths[i])\n"
-        "end\n"
-    )
-    return path
 
 
 def item_paths(points: list[tuple[float, float]], n: int) -> list[str]:
@@ -140,8 +124,8 @@ def main() -> None:
     out: dict = {"machine": machine(), "seconds": args.seconds, "rounds": []}
     with tempfile.TemporaryDirectory() as tmp:
         scripts = {
-            "items": paths_script(item_paths(points, 1500), Path(tmp) / "items.lua"),
-            "cold_tiles": paths_script(cold_tile_paths(points, 1500), Path(tmp) / "tiles.lua"),
+            "items": loop_script(item_paths(points, 1500), Path(tmp) / "items.lua"),
+            "cold_tiles": loop_script(cold_tile_paths(points, 1500), Path(tmp) / "tiles.lua"),
             "cells_at": lua_script(points, Path(tmp) / "cells.lua"),
         }
         # Tiles uncached (every request renders); no rate limit (the load is one client).

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import httpx
 import psycopg
-from common import ROOT, _ms, ensure_tool, machine, save, server, wrk
+from common import ROOT, _ms, ensure_tool, loop_script, machine, save, server, wrk
 
 from gridrisk.settings import Settings
 from gridrisk.tiles.mvt import tile_range
@@ -307,21 +307,6 @@ def wrk_list(
     for pct in ("50", "90", "99"):
         result[f"p{pct}_ms"] = _ms(re.search(rf"^\s+{pct}(?:\.000)?%\s+(\S+)", out, re.M).group(1))
     return result
-
-
-def loop_script(paths: list[str], path: Path) -> Path:
-    """A wrk script requesting PATHS in turn, wrapping around (each thread from its own offset)."""
-    path.write_text(
-        "local paths = {" + ",".join(json.dumps(p) for p in paths) + "}\n"
-        "local i = 0\n"
-        "function setup(thread) thread:set('offset', math.random(1, #paths)) end\n"
-        "function init(args) i = offset or 1 end\n"
-        "function request()\n"
-        "  i = i % #paths + 1\n"
-        "  return wrk.format('GET', paths[i])\n"
-        "end\n"
-    )
-    return path
 
 
 def check_items(base: str, paths: list[str], n: int) -> None:
