@@ -57,7 +57,11 @@ run: deps db
 
 test: deps db-test lint
 	scripts/install-browser.sh
+ifeq ($(USE_PRIVATE),yes)
+	GRIDRISK_DATABASE_URL=$(TEST_URL) $(PY) -m pytest -q $(PYTEST_ARGS) || { $(PGC) diagnose; exit 1; }
+else
 	GRIDRISK_DATABASE_URL=$(TEST_URL) $(PY) -m pytest -q $(PYTEST_ARGS)
+endif
 
 replica: db
 	$(PGC) replica-start

@@ -6,6 +6,8 @@
 #   scripts/pgcluster.sh status         exit 0 when it is running
 #   scripts/pgcluster.sh createdb NAME  create database NAME (with PostGIS) if it does not exist
 #   scripts/pgcluster.sh dropdb NAME    drop database NAME if it exists
+#   scripts/pgcluster.sh diagnose       the server's own account of crashes, panics and full disks
+#                                       (from its log), with the machine's free memory and disk
 #   scripts/pgcluster.sh replica-start [PORT]  a hot-standby streaming replica of the cluster on PORT
 #                                       (default: the cluster's port + 2): a base backup and a
 #                                       replication slot on first use, then start (idempotent);
@@ -231,6 +233,23 @@ cmd_replica_drop() {
   say "replica on $RPORT dropped"
 }
 
+# What `make test` prints when the suite fails: a test that sees "server closed the connection
+# unexpectedly" or "in recovery mode" only knows that a server process died; the log says which
+# process, by what signal, running which statement (or which disk was full).
+cmd_diagnose() {
+  resolve_dirs
+  [ -f "$LOG" ] || { say "no server log at $LOG"; return 0; }
+  local pattern='terminated by signal|was terminated|PANIC|out of memory|No space left|Failed process was running|could not (write|extend|fork)'
+  if grep -Eq "$pattern" "$LOG"; then
+    say "the server's log ($LOG) reports:"
+    grep -E -A2 "$pattern" "$LOG" | cut -c1-400 | tail -n 40 >&2
+  else
+    say "the server's log ($LOG) reports no crash, panic or full disk"
+  fi
+  free -m >&2 || true
+  df -h "$BASE" >&2 || true
+}
+
 case "${1:-}" in
   install) cmd_install ;;
   start) cmd_start ;;
@@ -241,5 +260,6 @@ case "${1:-}" in
   replica-start) cmd_replica_start "${2:-}" ;;
   replica-stop) cmd_replica_stop "${2:-}" ;;
   replica-drop) cmd_replica_drop "${2:-}" ;;
-  *) die "usage: $0 install|start|stop|status|createdb NAME|dropdb NAME|replica-start|replica-stop|replica-drop [PORT]" ;;
+  diagnose) cmd_diagnose ;;
+  *) die "usage: $0 install|start|stop|status|diagnose|createdb NAME|dropdb NAME|replica-start|replica-stop|replica-drop [PORT]" ;;
 esac
