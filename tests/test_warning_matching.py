@@ -420,6 +420,47 @@ def test_reserved_places_are_not_offered_as_free(city_client, city_keys, scene):
     assert all(f["properties"]["free"] >= 1 for f in wanted["features"])
 
 
+def test_nearest_looks_past_shelters_whose_places_are_all_held(city_client, city_keys, scene):
+    """Held places are summed for the index's first candidates only; when they rule out so many that
+    fewer than asked remain, the search widens to every shelter, so the answer is still exact."""
+    url = scene["url"]
+    post(city_client, city_keys["operator"], warning("M-HELD", area={"geometry": AREA}), 201)
+    order_id = _rows(url, "SELECT min(order_id) AS o FROM shelter_reservations")[0]["o"]
+    here = (118.7955, 32.0625)
+    with psycopg.connect(url) as conn:  # 30 small shelters around HERE, every place held
+        ring = _insert(conn, "shelters", [
+            _shelter(f"S-H{i:02d}", 10, here[0] + 0.0004 * (i % 6), here[1] + 0.0004 * (i // 6))
+            for i in range(30)
+        ])  # fmt: skip
+        _insert(conn, "shelters", [  # farther out, nothing held
+            _shelter(f"S-F{i}", 50, here[0] + 0.01 * (i + 1), here[1] - 0.004 * i) for i in range(4)
+        ])  # fmt: skip
+        for sid in ring:
+            conn.execute(
+                "INSERT INTO shelter_reservations (order_id, shelter_id, persons, distance_m)"
+                " VALUES (%s, %s, 10, 0)",
+                (order_id, sid),
+            )
+    expected = _rows(
+        url,
+        "SELECT s.id FROM shelters s WHERE s.status IN ('open', 'standby')"
+        " AND s.capacity - s.occupancy - shelter_reserved(s.id) >= 1"
+        " ORDER BY ST_Distance(s.geom::geography, ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography), s.id"
+        " LIMIT 3",
+        *here,
+    )
+    near = city_client.get(
+        "/shelters/nearest", params={"lon": here[0], "lat": here[1], "limit": 3, "min_free": 1}
+    ).json()
+    assert [f["id"] for f in near["features"]] == [r["id"] for r in expected]
+    assert len(expected) == 3 and not set(ring) & {r["id"] for r in expected}
+    assert all(f["properties"]["free"] >= 1 for f in near["features"])
+    # Without min_free the held shelters are listed, nearest first, with no place free.
+    listed = city_client.get("/shelters/nearest", params={"lon": here[0], "lat": here[1], "limit": 3}).json()
+    assert {f["id"] for f in listed["features"]} <= set(ring)
+    assert all(f["properties"]["free"] == 0 and f["properties"]["reserved"] == 10 for f in listed["features"])
+
+
 def test_a_risk_source_evacuation_plans_its_people(city_client, city_keys, scene):
     """Risk sources carry the people on site: a city that evacuates construction sites under a red
     rainstorm gets orders for those people, with shelter places reserved for them."""

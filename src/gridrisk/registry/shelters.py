@@ -56,6 +56,7 @@ from gridrisk.services.shelters import coverage_json
 from gridrisk.vocabulary import SHELTER_CLASSES, SHELTER_STATUSES
 
 DEFAULT_NEAREST = ("open", "standby")
+NEAREST_ALL = None  # LIMIT NULL: every shelter that passes the filters is a candidate
 COLLECTION = {200: {"content": {GEOJSON: {}}, "model": ShelterCollection, "description": "FeatureCollection"}}
 OCCUPIED = {409: {"description": "Not while people are checked in, or the capacity would be below them"}}
 COVERAGE_RULE = (
@@ -210,9 +211,11 @@ async def nearest_shelters(
         "min_free": min_free,
     }
     async with pool.connection() as conn:
-        cur = await conn.execute(sql("shelter_nearest"), params)
-        body = (await cur.fetchone())["body"]
-    return raw_json(body)
+        row = await (await conn.execute(sql("shelter_nearest"), params)).fetchone()
+        if row["scan_more"]:  # places held for evacuees ruled out too many candidates: ask them all
+            params["candidates"] = NEAREST_ALL
+            row = await (await conn.execute(sql("shelter_nearest"), params)).fetchone()
+    return raw_json(row["body"])
 
 
 @router.get(

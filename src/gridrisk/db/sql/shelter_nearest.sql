@@ -4,15 +4,30 @@
 -- yields a few more candidates than asked for, and they are re-sorted by the spheroidal distance
 -- (ST_Distance), which is the `distance_m` reported. Distance to a polygon is to its nearest edge
 -- (0 inside it).
-WITH cand AS (
+-- Places held for evacuees are summed once for the candidates (one grouped read), not per row
+-- scanned: the scan filters on capacity − occupancy alone, which can only let more through. When
+-- the held places then leave fewer than %(limit)s of a full candidate list, `scan_more` says so and
+-- the caller asks again with every shelter as a candidate, so the answer stays exact.
+WITH knn AS MATERIALIZED (
     SELECT s.id, s.code, s.name, s.class, s.geom, s.capacity, s.occupancy, s.status, s.facilities, s.address,
            s.district_code, s.managing_unit
     FROM shelters s
     WHERE s.status = ANY(%(statuses)s::text[])
       AND (%(class)s::text IS NULL OR s.class = %(class)s)
-      AND s.capacity - s.occupancy - shelter_reserved(s.id) >= %(min_free)s
+      AND s.capacity - s.occupancy >= %(min_free)s
     ORDER BY s.geom::geography <-> ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography
     LIMIT %(candidates)s
+),
+held AS (
+    SELECT r.shelter_id, sum(r.persons - r.checked_in)::int AS reserved
+    FROM shelter_reservations r
+    WHERE r.shelter_id IN (SELECT id FROM knn) AND r.released_at IS NULL
+    GROUP BY r.shelter_id
+),
+cand AS (
+    SELECT k.*, coalesce(h.reserved, 0) AS reserved
+    FROM knn k LEFT JOIN held h ON h.shelter_id = k.id
+    WHERE k.capacity - k.occupancy - coalesce(h.reserved, 0) >= %(min_free)s
 ),
 ranked AS (
     SELECT c.*, ST_Distance(c.geom::geography, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography)
@@ -38,9 +53,11 @@ SELECT json_build_object(
             'code', r.code, 'name', r.name, 'class', r.class,
             'capacity', r.capacity, 'occupancy', r.occupancy,
             'free', CASE WHEN r.status = 'closed' THEN 0
-                         ELSE greatest(r.capacity - r.occupancy - shelter_reserved(r.id), 0) END,
-            'reserved', shelter_reserved(r.id),
+                         ELSE greatest(r.capacity - r.occupancy - r.reserved, 0) END,
+            'reserved', r.reserved,
             'status', r.status, 'facilities', r.facilities, 'address', r.address,
             'district_code', r.district_code, 'managing_unit', r.managing_unit)
     ) ORDER BY r.distance_m, r.id), '[]'::json) FROM ranked r)
-)::text AS body
+)::text AS body,
+       (SELECT count(*) FROM ranked) < %(limit)s
+       AND (SELECT count(*) FROM knn) = %(candidates)s AS scan_more
