@@ -612,6 +612,11 @@ def test_html_views(http, city):
     # Chinese first for the people who read it, English beside it.
     assert '<html lang="zh-CN">' in page and "<h1>要素集合 Collections</h1>" in page
     assert "应急避难场所 Shelters" in page and "风险源 Risk sources" in page
+    # The same titles in JSON, which is what QGIS shows as the layer's name.
+    titles = {c["id"]: c["title"] for c in http.get("/ogc/collections").json()["collections"]}
+    assert (
+        titles["shelters"] == "应急避难场所 Shelters" and titles["safety"] == "安监格 Safety-supervision grid"
+    )
     cells = sorted(db_rows(city, "safety"))
     items = http.get("/ogc/collections/safety/items", params={"f": "html", "limit": 5, "offset": 5})
     assert items.headers["content-type"].startswith("text/html")

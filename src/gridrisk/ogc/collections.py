@@ -9,6 +9,7 @@ this module, never from a request.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from functools import cache, lru_cache
 from typing import Any, Literal, NamedTuple
@@ -184,8 +185,18 @@ def _registry(kind: FeatureKind) -> Collection:
     )
 
 
+_BILINGUAL = re.compile(r"(?P<en>.+?) \((?P<zh>[^()]*[\u4e00-\u9fff][^()]*)\)")
+
+
+def zh_first(title: str) -> str:
+    """'Shelters (应急避难场所)' → '应急避难场所 Shelters': the staff read Chinese first, in QGIS too."""
+    m = _BILINGUAL.fullmatch(title)
+    return f"{m['zh']} {m['en']}" if m else title
+
+
+# Titles are written 'English (中文)' beside the English descriptions, and published Chinese first.
 COLLECTIONS: dict[str, Collection] = {
-    c.id: c
+    c.id: replace(c, title=zh_first(c.title))
     for c in (
         _grid("comprehensive"),
         _grid("emergency"),

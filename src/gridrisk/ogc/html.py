@@ -7,21 +7,12 @@ from the database can never become markup.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import orjson
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.responses import HTMLResponse
-
-_BILINGUAL = re.compile(r"(?P<en>.+?) \((?P<zh>[^()]*[\u4e00-\u9fff][^()]*)\)")
-
-
-def _zh_first(title: str) -> str:
-    """'Shelters (应急避难场所)' → '应急避难场所 Shelters'; other titles as they are."""
-    m = _BILINGUAL.fullmatch(title)
-    return f"{m['zh']} {m['en']}" if m else title
 
 
 def _cell(value: Any) -> str:
@@ -40,7 +31,7 @@ _ENV = Environment(
     lstrip_blocks=True,
     undefined=StrictUndefined,
 )
-_ENV.filters.update(zh_first=_zh_first, cell=_cell)
+_ENV.filters.update(cell=_cell)
 
 
 def render(template: str, *, base: str, links: list[dict], **context: Any) -> HTMLResponse:
