@@ -147,6 +147,16 @@ def _open(browser, base: str, hash_: str = ""):  # noqa: F811 (the fixture's nam
     return context, page, problems
 
 
+def _failed_request(page) -> str | None:
+    """The message the page's API helper gives for a request that fails (a 404)."""
+    return page.evaluate(
+        """async () => {
+            const { api } = await import('./web/common.js');
+            try { await api('risk-sources/987654'); return null; } catch (e) { return e.message; }
+        }"""
+    )
+
+
 def _basemap_only(page, lon: float, lat: float) -> None:
     """Hide everything drawn over the basemap, and centre on lon/lat at zoom 15."""
     for overlay in ("risk_sources", "shelters", "hazard_points", "districts"):
@@ -218,10 +228,16 @@ def test_chinese_page_over_a_gcj02_basemap_that_lines_up(browser, city_db_url): 
         where = page.inner_text("#where-result")
         assert "所在网格" in where and p["code"] in where and "最近的避难场所" in where
 
+        # A failed request reads in Chinese first, then the service's own (English) words.
+        assert _failed_request(page) == "未找到（No risk source with id 987654.）"
+        problems[:] = [m for m in problems if "status of 404" not in m]  # Chromium logs the 404
+
         # The switch: English, kept across a reload, and back.
         page.click("#lang-switch")
         page.wait_for_selector("html[lang=en][data-map=ready]", timeout=20_000)
         assert page.inner_text("#h-where") == "Where am I"
+        assert _failed_request(page) == "No risk source with id 987654."
+        problems[:] = [m for m in problems if "status of 404" not in m]
         assert "red — major" in page.inner_text("#legend")
         assert "landslide" in page.inner_text("#hazard-kinds")
         page.reload()

@@ -102,9 +102,18 @@ export async function api(path) {
     } catch (_) {
       /* not problem+json */
     }
-    throw new ApiError(response.status, detail);
+    throw new ApiError(response.status, problemText(response.status, detail));
   }
   return response.json();
+}
+
+/** What a failed request says to the reader: in Chinese, what the status means first, then the
+    service's own words (its problem details are English); in English, the service's words. */
+export function problemText(status, detail) {
+  const key = `http.${status}`;
+  const said = t(key);
+  if (I18N.lang !== 'zh' || said === key) return detail;
+  return `${said}（${detail}）`;
 }
 
 /** Run FN once, DELAY ms after the last call for NAME (bursts of events become one reload). */
