@@ -106,6 +106,18 @@ def test_bad_input_is_a_422_naming_the_field_and_writes_nothing(
     assert _counts(city_db_url) == before
 
 
+def test_a_patch_cannot_leave_more_needing_help_than_are_there(city_client, city_keys):
+    op = bearer(city_keys["operator"])
+    site = city_client.post("/vulnerable-sites", json={**SITE, "persons_assisted": 50}, headers=op).json()
+    url, match = f"/vulnerable-sites/{site['id']}", {**op, "If-Match": '"1"'}
+    problem = assert_problem(city_client.patch(url, json={"persons": 40}, headers=match), 422)
+    assert problem["detail"] == "50 people needing help is more than the 40 people there."
+    assert [e["field"] for e in problem["errors"]] == ["persons_assisted"]
+    after = city_client.get(url)
+    assert after.headers["etag"] == '"1"' and after.json()["properties"]["persons"] == 900
+    assert city_client.patch(url, json={"persons": 60}, headers=match).status_code == 200
+
+
 def test_filters_and_the_catalogue(city_client, city_keys):
     op = bearer(city_keys["operator"])
     for body in (TEAM, {**TEAM, "code": "RT-2", "capabilities": ["medical"], "team_type": "social"}):
