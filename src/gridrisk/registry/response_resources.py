@@ -33,6 +33,7 @@ from gridrisk.models.response_resources import (
     VulnerableSiteUpdate,
     persons_errors,
 )
+from gridrisk.registry import store
 from gridrisk.registry.kind import (
     DISTRICT,
     Bulk,
@@ -86,13 +87,8 @@ def _site_check(model: BaseModel) -> list[dict[str, str]]:
 
 
 async def _site_patch(conn: AsyncConnection, row: dict, body: BaseModel, sent: dict, cols: dict) -> None:
-    problems = persons_errors(
-        sent.get("persons", row["persons"]), sent.get("persons_assisted", row["persons_assisted"])
-    )
-    if problems:
-        raise InvalidInput(
-            problems[0]["message"][0].upper() + problems[0]["message"][1:] + ".", errors=problems
-        )
+    persons = sent.get("persons", row["persons"])
+    store.raise_problems(persons_errors(persons, sent.get("persons_assisted", row["persons_assisted"])))
 
 
 VULNERABLE_SITES = FeatureKind(
