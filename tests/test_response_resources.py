@@ -92,6 +92,10 @@ BAD = [
     ("/supply-depots", {**DEPOT, "stock": {"unicorns": 5}}, "stock.unicorns"),
     ("/supply-depots", {**DEPOT, "level": "province"}, "level"),
     ("/supply-depots", {**DEPOT, "geometry": {"type": "Point", "coordinates": [200, 32]}}, "geometry"),
+    # Found by the schema fuzzer: shapely reads these, PostGIS did not (a 500 before).
+    ("/supply-depots", {**DEPOT, "geometry": {"type": "Point", "coordinates": [[True, 0.0]]}}, "geometry"),
+    ("/supply-depots", {**DEPOT, "geometry": {"type": "Point", "coordinates": [[118.8, 32.05]]}}, "geometry"),
+    ("/rescue-teams", {**TEAM, "geometry": {"type": "Point", "coordinates": [118.8, True]}}, "geometry"),
 ]
 
 

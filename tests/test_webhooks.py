@@ -310,3 +310,13 @@ def test_overdue_orders_and_full_shelters_are_announced(city_db_url, city_keys, 
             _wait(lambda: sum(k == "work_order_overdue" for k, _ in kinds_received()) == 2)
     finally:
         receiver.stop()
+
+
+def test_delete_answers_204_without_a_body(city_client, city_keys):
+    """A 204 carries nothing (it sent `null`, which uvicorn cut off as a broken response)."""
+    admin = city_keys["admin"]
+    hook = _register(city_client, admin, "http://127.0.0.1:9/hook")
+    r = city_client.delete(f"/webhooks/{hook['id']}", headers=bearer(admin))
+    assert r.status_code == 204 and r.content == b"" and "content-length" not in r.headers
+    assert city_client.get(f"/webhooks/{hook['id']}", headers=bearer(admin)).status_code == 404
+    assert city_client.delete(f"/webhooks/{hook['id']}", headers=bearer(admin)).status_code == 404

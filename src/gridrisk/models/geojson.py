@@ -33,6 +33,14 @@ class GeometryIn(BaseModel):
     def _valid(self) -> GeometryIn:
         if self.type == "Point" and _is_position(self.coordinates):
             return self  # numbers in range (checked above): a point is always valid, never empty
+        # Nesting as RFC 7946 has it: shapely reads a Point of [[x, y]] too, PostGIS does not.
+        if not _nested(self.coordinates, _DEPTH[self.type]):
+            raise ValueError(
+                f"malformed {self.type} coordinates: expected "
+                + {"Point": "[lon, lat]", "Polygon": "rings of [lon, lat] positions"}.get(
+                    self.type, "polygons of rings of [lon, lat] positions"
+                )
+            )
         try:
             geom = shape(self.model_dump())
         except Exception as exc:  # shapely raises several types for malformed nesting
@@ -60,9 +68,19 @@ def _is_position(coords: list[Any]) -> bool:
     )
 
 
+_DEPTH = {"Point": 0, "Polygon": 2, "MultiPolygon": 3}
+
+
+def _nested(coords: Any, depth: int) -> bool:
+    """Whether COORDS are arrays nested DEPTH deep down to positions of plain numbers."""
+    if depth == 0:
+        return isinstance(coords, list) and _is_position(coords)
+    return isinstance(coords, list) and all(_nested(c, depth - 1) for c in coords)
+
+
 def _positions(coords: Any):
     """Every [x, y] position in a nested GeoJSON coordinates array."""
-    if isinstance(coords, list) and coords and all(isinstance(c, int | float) for c in coords):
+    if isinstance(coords, list) and coords and all(c.__class__ in _NUMBER for c in coords):
         if len(coords) < 2:
             raise ValueError("a position needs at least [lon, lat]")
         yield float(coords[0]), float(coords[1])

@@ -6,7 +6,7 @@ import base64
 import secrets
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from gridrisk.api.deps import Admin, PoolDep
 from gridrisk.api.responses import OrjsonResponse
@@ -103,7 +103,7 @@ async def delete_webhook(webhook_id: int, pool: PoolDep, _: Admin):
         cur = await conn.execute(sql("webhook_delete"), {"id": webhook_id})
         if await cur.fetchone() is None:
             raise _not_found(webhook_id)
-    return OrjsonResponse(None, status_code=204)
+    return Response(status_code=204)  # no body at all: uvicorn refuses one on a 204
 
 
 @router.get(
