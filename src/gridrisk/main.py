@@ -68,10 +68,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.tile_service = TileService(
             pool, outbox, settings.tile_cache_mb * 1024 * 1024, replicas=app.state.replicas
         )
-        app.state.cell_lookup = LookupService(pool, outbox)  # /cells/at from memory
+        app.state.cell_lookup = LookupService(pool, outbox, settings.lookup_tile_m)  # /cells/at from memory
         dispatcher = WebhookDispatcher(pool, timeout_s=settings.webhook_timeout_s)
         app.state.webhooks = dispatcher
-        outbox.subscribe(dispatcher.wake)  # a new event may be a delivery due
+        outbox.subscribe(dispatcher.on_outbox)  # a new event may be a delivery due
         outbox.start()
         dispatcher.start()
         expiry = None

@@ -62,3 +62,18 @@ async def transaction(pool: AsyncConnectionPool) -> AsyncIterator[AsyncConnectio
     """One connection in one transaction: committed on success, rolled back on any error."""
     async with pool.connection() as conn, conn.transaction():
         yield conn
+
+
+async def connect_dedicated(conninfo: str, application_name: str) -> AsyncConnection:
+    """A long-lived connection of its own, outside the pool (LISTEN, the outbox probe), autocommit."""
+    return await AsyncConnection.connect(
+        conninfo,
+        autocommit=True,
+        connect_timeout=5,
+        application_name=application_name,
+        # Notice a silently dead network within a minute even while idle.
+        keepalives=1,
+        keepalives_idle=30,
+        keepalives_interval=10,
+        keepalives_count=3,
+    )

@@ -27,6 +27,7 @@ from psycopg_pool import AsyncConnectionPool
 from standardwebhooks import Webhook
 
 from gridrisk.db.sql_files import sql
+from gridrisk.events.outbox import Batch
 
 log = logging.getLogger("gridrisk.webhooks")
 
@@ -78,8 +79,15 @@ class WebhookDispatcher:
         self._closing = False
 
     def wake(self, *_: Any) -> None:
-        """Look for due deliveries now (called on every outbox read)."""
+        """Look for due deliveries now."""
         self._wake.set()
+
+    def on_outbox(self, batch: Batch) -> None:
+        """An outbox read: deliveries are written with their events, so only one with events (or a
+        reset, which may hide some) can have made any due. Most reads find nothing (every lookup
+        asks for one) and must not cost a query here."""
+        if batch.events or batch.reset:
+            self._wake.set()
 
     def start(self) -> None:
         self._client = httpx.AsyncClient(timeout=self.timeout_s, follow_redirects=False)
