@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 
+from gridrisk.api.bare_route import BareRoute
 from gridrisk.api.deps import Reader, require
 from gridrisk.api.geojson import raw_json
 from gridrisk.errors import InvalidInput, NotFound, PayloadTooLarge
@@ -29,7 +30,7 @@ EDGE_RULE = (
 
 
 # GET /cells/at is the hottest request there is: its two numbers are read here rather than by
-# FastAPI's parameter machinery, which costs more than the lookup itself (about 100 µs a request).
+# FastAPI's parameter machinery, which costs more than the lookup itself (see api/bare_route.py).
 # The answers are the same: what the fast path cannot read exactly is validated by pydantic.
 _read = require("read")  # the Reader dependency, called directly
 _PLAIN = re.compile(rb"-?[0-9]{1,3}(?:\.[0-9]{1,20})?")  # a decimal float() and pydantic read alike
@@ -85,8 +86,21 @@ def _service(request: Request) -> LookupService:
     return request.app.state.cell_lookup
 
 
-@router.get(
+async def cells_at(request: Request) -> Response:
+    await _read(request)  # first, as a dependency would be: 401/403 before 422
+    lon, lat = _point(request)
+    body, held = await _service(request).one(lon, lat)
+    if not held:
+        raise NotFound(f"The point ({lon}, {lat}) is outside the city; no cell contains it.")
+    return raw_json(body, media_type="application/json")
+
+
+# A bare route (api/bare_route.py): FastAPI's request layer would cost more than the lookup.
+router.add_api_route(
     "/cells/at",
+    cells_at,
+    methods=["GET"],
+    route_class_override=BareRoute,
     response_model=CellsAtPublic,
     summary="Which cell am I in: the containing cell of every layer at a point",
     description=EDGE_RULE,
@@ -95,13 +109,6 @@ def _service(request: Request) -> LookupService:
     },
     openapi_extra={"parameters": _PARAMETERS},
 )
-async def cells_at(request: Request):
-    await _read(request)  # first, as a dependency would be: 401/403 before 422
-    lon, lat = _point(request)
-    body, held = await _service(request).one(lon, lat)
-    if not held:
-        raise NotFound(f"The point ({lon}, {lat}) is outside the city; no cell contains it.")
-    return raw_json(body, media_type="application/json")
 
 
 @router.post(
