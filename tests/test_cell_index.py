@@ -35,10 +35,10 @@ def _database_says(url: str, points) -> list[bytes]:
 
 
 def _ready(client, within: float = 30.0):
-    """The app's lookup service, once it answers from memory."""
+    """The app's lookup service, once it answers from memory, with its tiles when it builds them."""
     service = client.app.state.cell_lookup
     deadline = time.monotonic() + within
-    while not service.usable():
+    while not service.usable() or (service.tile_m and service.index.tiles is None):
         assert time.monotonic() < deadline, service.stats()
         time.sleep(0.05)
     return service

@@ -47,6 +47,7 @@ from gridrisk.lookup import load
 from gridrisk.lookup.answer import NO_WORKERS, Composer
 from gridrisk.lookup.index import CellIndex
 from gridrisk.lookup.live import LiveLayer, any_marked, apply_live, clear_marks, rss_mb
+from gridrisk.lookup.tiles import TileAnswers
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
@@ -69,9 +70,12 @@ class LookupService:
 
     instances = 0  # made in this process
 
-    def __init__(self, pool: AsyncConnectionPool, reader: OutboxReader) -> None:
+    def __init__(self, pool: AsyncConnectionPool, reader: OutboxReader, tile_m: float = 0.0) -> None:
         self.pool = pool
         self.reader = reader
+        self.tile_m = tile_m  # lookup/tiles.py's tile side (0: none)
+        self._tiles_for: CellIndex | None = None  # the index whose tiles are to be built next
+        self._tiles_task: asyncio.Task | None = None
         self.index: CellIndex | None = None
         self.layers: list[LiveLayer] = []  # parallel to index.layers
         self.composer: Composer | None = None
@@ -245,8 +249,41 @@ class LookupService:
 
     def _on_close(self) -> None:
         self._closed = True
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
+        for task in (self._task, self._tiles_task):
+            if task is not None and not task.done():
+                task.cancel()
+
+    # -- tiles ----------------------------------------------------------------------------------
+
+    def _want_tiles(self, index: CellIndex) -> None:
+        """Build INDEX's tile answers in a thread, one build at a time; lookups use the tree meanwhile."""
+        if not self.tile_m or index.tiles is not None or self._closed:
+            return
+        self._tiles_for = index
+        if self._tiles_task is None:
+            loop = asyncio.get_running_loop()
+            self._tiles_task = loop.create_task(self._build_tiles(), name="gridrisk-tiles")
+
+    async def _build_tiles(self) -> None:
+        try:
+            while self._tiles_for is not None and not self._closed:
+                index, self._tiles_for = self._tiles_for, None
+                if index is not self.index:
+                    continue  # replaced while waiting: its successor is (or will be) asked for
+                started = time.perf_counter()
+                try:
+                    tiles = await asyncio.to_thread(TileAnswers, index, self.tile_m)
+                except Exception:  # the tree still answers every lookup: say so, carry on
+                    log.exception("lookup tiles: could not build them; the spatial index answers")
+                    continue
+                index.tiles = tiles  # set once, on the event loop: every later lookup may use it
+                log.info(
+                    "lookup tiles: %s built in %.2f s",
+                    ", ".join(f"{k} {v}" for k, v in tiles.stats().items()),
+                    time.perf_counter() - started,
+                )
+        finally:
+            self._tiles_task = None
 
     # -- syncs ----------------------------------------------------------------------------------
 
@@ -376,6 +413,7 @@ class LookupService:
         if full:
             self.base = n
         self.composer = Composer(index, [live.live for live in layers], [live.workers for live in layers])
+        self._want_tiles(index)
         if LookupService.instances == 1:
             # The index is most of the process's long-lived objects (tens of thousands of geometries,
             # all tracked by the cyclic GC). Frozen, no full collection walks them again: without
@@ -399,6 +437,14 @@ class LookupService:
             grown,
         )
 
+    def readiness(self) -> dict[str, Any]:
+        """Cheap enough for /health: whether memory answers, and the tiles' figures once built."""
+        index = self.index
+        return {
+            "memory": self.usable(),
+            "tiles": index.tiles.stats() if index is not None and index.tiles is not None else None,
+        }
+
     def stats(self) -> dict[str, Any]:
         """A snapshot for logs, benchmarks and health checks."""
         index = self.index.stats() if self.index is not None else {}
@@ -410,6 +456,7 @@ class LookupService:
             "fallbacks": self.fallbacks,
             "marked": sum(len(live.marks) for live in self.layers),
             "memory_mb": self.memory_mb,
+            "tiles": self.readiness()["tiles"],
             "rss_mb": round(rss_mb(), 1),
             "last_load": self.last_load,
         }

@@ -46,6 +46,9 @@ async def health(pool: PoolDep, request: Request):
         "postgis": row["postgis"],
         "revision": row["revision"],
     }
+    lookup = getattr(request.app.state, "cell_lookup", None)
+    if lookup is not None:  # whether /cells/at answers from memory yet, and with tiles
+        doc["lookup"] = lookup.readiness()
     replicas = request.app.state.replicas
     if replicas is not None:  # each replica's state and lag, as the read routing sees them
         doc["replication"] = replicas.state()
