@@ -19,6 +19,7 @@ byte per tile indexing the block's few regions.
 
 from __future__ import annotations
 
+import ctypes
 import math
 from typing import TYPE_CHECKING
 
@@ -36,6 +37,15 @@ MIXED = 255  # the byte of a tile a boundary crosses
 _EPS = 1e-6  # in tiles: a segment ending exactly on a tile edge marks both tiles
 _CHUNK = 1_000_000  # boundary segments marked at a time (bounds the build's memory)
 _FOUR = ndimage.generate_binary_structure(2, 1)  # edge-adjacent tiles only
+
+
+def _give_back() -> None:
+    """Return the build's freed heap to the system: its temporaries are a few hundred MB, and
+    glibc would otherwise keep them in the worker's resident memory for good."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: its allocator decides
+        pass
 
 
 class TileAnswers:
@@ -61,7 +71,9 @@ class TileAnswers:
         # ndimage numbers regions in the order they are first met, row by row: a region's first
         # tile is where the running maximum of the labels rises.
         flat = labels.ravel()
-        rises = np.flatnonzero(np.diff(np.maximum.accumulate(flat), prepend=0) > 0)
+        running = np.maximum.accumulate(flat)
+        rises = np.flatnonzero(np.diff(running, prepend=0) > 0)
+        del running
         assert len(rises) == count and np.array_equal(flat[rises], np.arange(1, count + 1))
         iy, ix = np.divmod(rises, self.nx)
         hits, inside = index.locate(self.x0 + (ix + 0.5) * self.dx, self.y0 + (iy + 0.5) * self.dy)
@@ -70,6 +82,8 @@ class TileAnswers:
         self.inside = np.concatenate([[False], inside]).tolist()
         self.regions = count
         self._pack(labels)
+        del labels, flat
+        _give_back()
 
     def _marked(self, geoms: np.ndarray) -> np.ndarray:
         """Every tile a piece boundary may touch (the boxes of its segments, cut to a tile or less)."""
