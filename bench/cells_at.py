@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -106,6 +107,17 @@ def index_memory(url: str) -> dict:
         }
 
     return asyncio.run(load())
+
+
+def wait_for_tiles(base: str, seconds: float = 120.0) -> dict | None:
+    """Wait until /health says the lookup answers from memory with its tiles (unless they are off)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        lookup = httpx.get(f"{base}/health", timeout=5).json().get("lookup") or {}
+        if lookup.get("memory") and (lookup.get("tiles") or Settings().lookup_tile_m == 0):
+            return lookup.get("tiles")
+        time.sleep(0.2)
+    sys.exit(f"the lookup index and its tiles were not ready within {seconds:.0f} s")
 
 
 def _server_pids(port: int) -> list[str]:
@@ -241,6 +253,7 @@ def main() -> None:
         ).stdout.splitlines()[-1]
     )
     with server(url, args.port, args.workers) as base:
+        wait_for_tiles(base)
         for _ in range(2):  # warm-up: pool connections, prepared statements, caches, the index
             wrk(f"{base}/livez", seconds=2)
             wrk(f"{base}/cells/at", seconds=2, script=script)

@@ -26,7 +26,7 @@ import httpx
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cells_at import lua_script, random_city_points, server_rss_mb  # noqa: E402
+from cells_at import lua_script, random_city_points, server_rss_mb, wait_for_tiles  # noqa: E402
 from common import ensure_tool, machine, save, server, wrk  # noqa: E402
 from grid_import import export  # noqa: E402
 from risk_writes import drop, scratch_copy  # noqa: E402
@@ -106,6 +106,7 @@ def measure(url: str, scale: int, args) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         script = lua_script(points, Path(tmp) / "cells.lua")
         with server(url, args.port) as base:
+            out["lookup_tiles"] = wait_for_tiles(base)
             for _ in range(2):  # warm: connections, plans, the lookup index
                 wrk(f"{base}/livez", seconds=2)
                 wrk(f"{base}/cells/at", seconds=2, script=script)
