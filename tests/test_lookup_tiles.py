@@ -167,3 +167,32 @@ def test_bare_route_refuses_an_endpoint_fastapi_would_have_to_solve():
 
     with pytest.raises(TypeError, match="takes the Request alone"):
         BareRoute("/x", takes_a_query, methods=["GET"])
+
+
+def test_lookups_need_no_pooled_connection(city_db_url):
+    """With every pooled connection taken (a burst of heavy reads), a lookup still answers from
+    memory at once and still shows a plain-SQL write: the probe has a connection of its own."""
+    from fastapi.testclient import TestClient
+
+    from gridrisk.main import create_app
+    from gridrisk.settings import Settings
+
+    settings = Settings(database_url=city_db_url, pool_min_size=1, pool_max_size=2, pool_timeout_s=1)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        service = _ready(client)
+        pool = client.app.state.pool
+        cells = _interior(city_db_url, "safety", 2)
+        _at(client, cells[0][1])  # the probe is connected
+        held = [client.portal.call(pool.getconn) for _ in range(2)]
+        try:
+            with psycopg.connect(city_db_url, autocommit=True) as conn:
+                _insert_source(conn, "RS-NOPOOL-1", cells[1][1], "red")
+            started = time.perf_counter()
+            got = _at(client, cells[1][1])
+            assert time.perf_counter() - started < 0.5  # no wait for a pooled connection (1 s)
+            assert b'"colour" : "red"' in got
+        finally:
+            for conn in held:
+                client.portal.call(pool.putconn, conn)
+        assert got == _database_says(city_db_url, [cells[1][1]])[0]
+        assert service.fallbacks == 0

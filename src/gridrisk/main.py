@@ -90,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await dispatcher.aclose()
             await app.state.event_hub.aclose()
             await outbox.aclose()
+            await app.state.cell_lookup.aclose()
             if app.state.replicas is not None:
                 await app.state.replicas.aclose()
                 app.state.replicas = None

@@ -40,7 +40,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
+import psycopg
 
+from gridrisk.db.pool import connect_dedicated
 from gridrisk.db.sql_files import sql
 from gridrisk.events.outbox import Batch, OutboxReader
 from gridrisk.lookup import load
@@ -54,6 +56,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gridrisk.lookup")
 
+# The syncs' own connection gives up on a statement after this long (the database is then unwell).
+OWN_TIMEOUT_MS = 10_000
 # Batches of more points are located and written in a worker thread, off the event loop.
 THREAD_POINTS = 256
 
@@ -76,6 +80,7 @@ class LookupService:
         self.tile_m = tile_m  # lookup/tiles.py's tile side (0: none)
         self._tiles_for: CellIndex | None = None  # the index whose tiles are to be built next
         self._tiles_task: asyncio.Task | None = None
+        self._own: psycopg.AsyncConnection | None = None  # the syncs' connection (_read_live)
         self.index: CellIndex | None = None
         self.layers: list[LiveLayer] = []  # parallel to index.layers
         self.composer: Composer | None = None
@@ -340,11 +345,36 @@ class LookupService:
         if not dirty:
             return
         ids = [int(live.cells.ids[p]) for live, positions in dirty for p in positions]
-        async with self.pool.connection() as conn:
-            rows = await load.read_live(conn, ids=ids)
+        rows = await self._read_live(ids)
         # No await from here on: the rows and the marks they clear land together.
         apply_live(self.layers, self.cell_of_id, rows, ids, self._interned)
         clear_marks(n, dirty)
+
+    async def _read_live(self, ids: list[int]) -> list[tuple[int, bytes]]:
+        """The live values of cells IDS, on the service's own connection: a lookup that waits for
+        this must not wait for the pool too (heavy reads may hold all of it). The pool's while the
+        own one cannot be had; a failed one is dropped and made again on the next sync."""
+        conn = self._own
+        if conn is None or conn.closed:
+            try:
+                conn = self._own = await connect_dedicated(self.pool.conninfo, "gridrisk-lookup")
+                await conn.execute(f"SET statement_timeout = {OWN_TIMEOUT_MS}")
+            except (psycopg.Error, OSError):
+                self._own = None
+                async with self.pool.connection() as pooled:
+                    return await load.read_live(pooled, ids=ids)
+        try:
+            return await load.read_live(conn, ids=ids)
+        except psycopg.Error:
+            self._own = None
+            await conn.close()
+            raise
+
+    async def aclose(self) -> None:
+        """Close the service's own connection (the lifespan's end)."""
+        conn, self._own = self._own, None
+        if conn is not None:
+            await conn.close()
 
     async def _load(self, n: int, full: bool, stale: dict, dirty: list[tuple[LiveLayer, list[int]]]) -> None:
         """Reload layers (re-imported, new, or of another version on a full load), live values, workers."""
