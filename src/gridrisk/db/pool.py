@@ -64,9 +64,12 @@ async def transaction(pool: AsyncConnectionPool) -> AsyncIterator[AsyncConnectio
         yield conn
 
 
-async def connect_dedicated(conninfo: str, application_name: str) -> AsyncConnection:
-    """A long-lived connection of its own, outside the pool (LISTEN, the outbox probe), autocommit."""
-    return await AsyncConnection.connect(
+async def connect_dedicated(
+    conninfo: str, application_name: str, *, statement_timeout_ms: int, generic_plans: bool = False
+) -> AsyncConnection:
+    """A long-lived connection of its own, outside the pool (LISTEN, the outbox probe, the lookup's
+    syncs), autocommit, its statements bounded; closed again if it cannot be set up."""
+    conn = await AsyncConnection.connect(
         conninfo,
         autocommit=True,
         connect_timeout=5,
@@ -77,3 +80,12 @@ async def connect_dedicated(conninfo: str, application_name: str) -> AsyncConnec
         keepalives_interval=10,
         keepalives_count=3,
     )
+    setup = f"SET statement_timeout = {int(statement_timeout_ms)}"
+    if generic_plans:
+        setup += "; SET plan_cache_mode = force_generic_plan"
+    try:
+        await conn.execute(setup)
+    except BaseException:
+        await conn.close()
+        raise
+    return conn

@@ -302,7 +302,8 @@ class OutboxReader:
             except ProbeFailed:
                 pass
             else:
-                if self._plain() and (newest is None or newest <= self.position):  # type: ignore[operator]
+                # Reads run one at a time: `position` is still the one the probe was asked about.
+                if newest is None or newest <= self.position:  # type: ignore[operator]
                     n = self.reads = self.reads + 1
                     self._deliver(Batch(n, [], self.position, False))  # type: ignore[arg-type]
                     return n
@@ -436,10 +437,13 @@ class OutboxReader:
             while not self._gone():
                 conn: psycopg.AsyncConnection | None = None
                 try:
-                    conn = await connect_dedicated(self.pool.conninfo, "gridrisk-events")
                     async with asyncio.timeout(IO_TIMEOUT_S):
-                        await conn.execute(f"SET statement_timeout = {int(IO_TIMEOUT_S * 1000)}")
-                        await conn.execute("SET plan_cache_mode = force_generic_plan")
+                        conn = await connect_dedicated(
+                            self.pool.conninfo,
+                            "gridrisk-events",
+                            statement_timeout_ms=int(IO_TIMEOUT_S * 1000),
+                            generic_plans=True,
+                        )
                         await conn.execute(f"LISTEN {CHANNEL}")
                     if backoff > RECONNECT_MIN_S:
                         log.info("outbox reader listening again")

@@ -110,10 +110,15 @@ class NewestProbe:
         if time.monotonic() < self._down_until:
             raise ProbeFailed("reconnecting later")
         try:
-            conn = await connect_dedicated(self.conninfo, "gridrisk-outbox-probe")
             async with asyncio.timeout(TIMEOUT_S):
-                await conn.execute(f"SET statement_timeout = {int(TIMEOUT_S * 1000) // 2}")
-                await conn.execute(f"PREPARE {STATEMENT.decode()} AS {sql('outbox_newest')}")
+                conn = await connect_dedicated(
+                    self.conninfo, "gridrisk-outbox-probe", statement_timeout_ms=int(TIMEOUT_S * 1000) // 2
+                )
+                try:
+                    await conn.execute(f"PREPARE {STATEMENT.decode()} AS {sql('outbox_newest')}")
+                except BaseException:
+                    await conn.close()
+                    raise
         except (psycopg.Error, OSError, TimeoutError) as exc:
             self.failures += 1
             self._down_until = time.monotonic() + RETRY_S

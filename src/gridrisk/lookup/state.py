@@ -357,8 +357,9 @@ class LookupService:
         conn = self._own
         if conn is None or conn.closed:
             try:
-                conn = self._own = await connect_dedicated(self.pool.conninfo, "gridrisk-lookup")
-                await conn.execute(f"SET statement_timeout = {OWN_TIMEOUT_MS}")
+                conn = self._own = await connect_dedicated(
+                    self.pool.conninfo, "gridrisk-lookup", statement_timeout_ms=OWN_TIMEOUT_MS
+                )
             except (psycopg.Error, OSError):
                 self._own = None
                 async with self.pool.connection() as pooled:
