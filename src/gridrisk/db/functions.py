@@ -15,7 +15,7 @@ import psycopg
 
 # The order the files are applied in: a view or SQL function is checked against what exists when
 # it is created, and a trigger needs its function, so each file may use only what comes before.
-SOURCES = ("assessment", "outbox_events", "recolour", "cell_assignment", "history", "warnings")
+SOURCES = ("assessment", "outbox_events", "recolour", "cell_assignment", "history", "warnings", "shelters")
 
 # Our functions and views: those in the current schema that no extension (PostGIS) owns.
 OWN_OBJECTS_SQL = """

@@ -217,3 +217,41 @@ END $$;
 CREATE OR REPLACE TRIGGER shelters_status_changed AFTER UPDATE ON shelters
 REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
 FOR EACH STATEMENT EXECUTE FUNCTION shelters_status_changed();
+
+-- Places held for evacuees changed (a reservation booked, checked in against, released, or gone
+-- with its order): the shelters' published `reserved` and `free` changed with them, so they are a
+-- feature_changed of `shelters`, for the live map, webhooks and the nearest-shelter answers kept in
+-- memory (lookup/shelters.py). One event per statement, naming the shelters whose held places moved.
+-- Each branch names only the transition tables its trigger has (an insert has no old rows).
+CREATE OR REPLACE FUNCTION shelter_reservations_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    moved bigint[];
+    ids bigint[];
+    boxes geometry[];
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        SELECT array_agg(DISTINCT n.shelter_id) INTO moved FROM new_rows n;
+    ELSIF TG_OP = 'DELETE' THEN
+        SELECT array_agg(DISTINCT o.shelter_id) INTO moved FROM old_rows o;
+    ELSE
+        SELECT array_agg(DISTINCT m.shelter_id) INTO moved
+        FROM new_rows n FULL JOIN old_rows o ON o.id = n.id
+        CROSS JOIN LATERAL (VALUES (n.shelter_id), (o.shelter_id)) AS m(shelter_id)
+        WHERE (n.shelter_id, n.persons, n.checked_in, n.released_at)
+              IS DISTINCT FROM (o.shelter_id, o.persons, o.checked_in, o.released_at)
+          AND m.shelter_id IS NOT NULL;
+    END IF;
+    SELECT array_agg(s.id ORDER BY s.id), array_agg(ST_Envelope(s.geom) ORDER BY s.id)
+    INTO ids, boxes
+    FROM shelters s WHERE s.id = ANY(moved);
+    PERFORM feature_changed_emit('shelters', 'update', ids, boxes);
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE TRIGGER shelter_reservations_changed_insert AFTER INSERT ON shelter_reservations
+REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION shelter_reservations_changed();
+CREATE OR REPLACE TRIGGER shelter_reservations_changed_update AFTER UPDATE ON shelter_reservations
+REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+FOR EACH STATEMENT EXECUTE FUNCTION shelter_reservations_changed();
+CREATE OR REPLACE TRIGGER shelter_reservations_changed_delete AFTER DELETE ON shelter_reservations
+REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION shelter_reservations_changed();

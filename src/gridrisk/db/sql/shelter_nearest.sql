@@ -9,8 +9,7 @@
 -- the held places then leave fewer than %(limit)s of a full candidate list, `scan_more` says so and
 -- the caller asks again with every shelter as a candidate, so the answer stays exact.
 WITH knn AS MATERIALIZED (
-    SELECT s.id, s.code, s.name, s.class, s.geom, s.capacity, s.occupancy, s.status, s.facilities, s.address,
-           s.district_code, s.managing_unit
+    SELECT s AS site, s.id, s.geom, s.capacity, s.occupancy
     FROM shelters s
     WHERE s.status = ANY(%(statuses)s::text[])
       AND (%(class)s::text IS NULL OR s.class = %(class)s)
@@ -44,20 +43,8 @@ SELECT json_build_object(
         WHERE p.geom && ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)
           AND ST_Intersects(p.geom, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326))),
     'numberReturned', (SELECT count(*) FROM ranked),
-    'features', (SELECT coalesce(json_agg(json_build_object(
-        'type', 'Feature',
-        'id', r.id,
-        'geometry', ST_AsGeoJSON(r.geom, 7)::json,
-        'properties', json_build_object(
-            'distance_m', round(r.distance_m::numeric, 1),
-            'code', r.code, 'name', r.name, 'class', r.class,
-            'capacity', r.capacity, 'occupancy', r.occupancy,
-            'free', CASE WHEN r.status = 'closed' THEN 0
-                         ELSE greatest(r.capacity - r.occupancy - r.reserved, 0) END,
-            'reserved', r.reserved,
-            'status', r.status, 'facilities', r.facilities, 'address', r.address,
-            'district_code', r.district_code, 'managing_unit', r.managing_unit)
-    ) ORDER BY r.distance_m, r.id), '[]'::json) FROM ranked r)
+    'features', (SELECT coalesce(json_agg(shelter_nearest_feature(r.site, r.reserved, r.distance_m)
+        ORDER BY r.distance_m, r.id), '[]'::json) FROM ranked r)
 )::text AS body,
        (SELECT count(*) FROM ranked) < %(limit)s
        AND (SELECT count(*) FROM knn) = %(candidates)s AS scan_more
