@@ -249,6 +249,8 @@ def main() -> None:
             nearest = wrk(
                 f"{base}/shelters/nearest", connections=args.connections, seconds=args.seconds, script=script
             )
+            memory = httpx.get(f"{base}/health", timeout=10).json().get("lookup", {}).get("shelters")
+            print("nearest from memory:", memory)
             cov = coverage_times(url, base, args.repeat)
             checkin = checkins(url, base, key, args.seconds, args.connections)
         raw = raw_nearest_rate(url, points, seconds=5)
@@ -265,6 +267,7 @@ def main() -> None:
         "livez": livez,
         "nearest": nearest,
         "ratio_nearest_over_livez": round(nearest["rps"] / livez["rps"], 3),
+        "nearest_from_memory": memory,
         "raw_nearest": raw,
         "coverage": cov,
         "checkins": checkin,
@@ -274,7 +277,7 @@ def main() -> None:
     print(
         f"livez {livez['rps']:.0f} req/s p99 {livez['p99_ms']:.2f} ms | nearest {nearest['rps']:.0f} req/s "
         f"p50 {nearest['p50_ms']:.2f} ms p99 {nearest['p99_ms']:.2f} ms (non-2xx {nearest['non_2xx']}) | "
-        f"ratio {result['ratio_nearest_over_livez']} | raw nearest {raw['queries_per_s_one_connection']}/s "
+        f"ratio {result['ratio_nearest_over_livez']} (from memory: {memory}) | raw nearest {raw['queries_per_s_one_connection']}/s "
         f"on one connection (index scan: {raw['index_scan_on_ix_shelters_geog']})"
     )
     for layer, v in cov.items():

@@ -156,6 +156,14 @@ class LookupService:
         self.fallbacks += 1
         return b",".join(row["body"].encode() for row in await self._ask_database(lons, lats))
 
+    def city_holds(self, lon: float, lat: float) -> bool | None:
+        """Whether the city outline holds the point, from memory (call after catch_up); None: not known."""
+        if not self.usable():
+            self._request()
+            return None
+        assert self.composer is not None
+        return self.composer.index.locate_one(lon, lat)[1]
+
     def usable(self) -> bool:
         """Whether memory may answer: loaded after every reset, from a complete reader, nothing stale."""
         ready = self.reader.complete_from

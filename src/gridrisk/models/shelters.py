@@ -144,6 +144,21 @@ class OccupancyChange(BaseModel):
         return value
 
 
+class NearestQuery(BaseModel):
+    """GET /shelters/nearest's query: the point, how many, and which shelters count."""
+
+    lon: float = Field(ge=-180, le=180, description="Longitude, WGS 84", examples=[118.7969])
+    lat: float = Field(ge=-90, le=90, description="Latitude, WGS 84", examples=[32.0603])
+    limit: int = Field(default=5, ge=1, le=100, description="How many shelters")
+    shelter_class: str | None = Field(
+        default=None, alias="class", max_length=32, description="Only this class"
+    )
+    status: list[Status] | None = Field(
+        default=None, description="Statuses to include (default open and standby)"
+    )
+    min_free: int = Field(default=0, ge=0, le=10_000_000, description="At least this many free places")
+
+
 class OccupancyState(BaseModel):
     """A shelter's live occupancy after a change (not a new version: the ETag stays)."""
 

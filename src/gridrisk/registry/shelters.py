@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 from psycopg import AsyncConnection
 
+from gridrisk.api.bare_route import BareRoute
 from gridrisk.api.deps import FieldWorker, PoolDep, Reader
 from gridrisk.api.etags import etag
 from gridrisk.api.geojson import GEOJSON, raw_json
-from gridrisk.api.params import Lat, Lon
 from gridrisk.api.responses import OrjsonResponse
 from gridrisk.db.sql_files import sql
 from gridrisk.errors import Conflict, NotFound
@@ -26,6 +26,7 @@ from gridrisk.models.shelters import (
     RECEIVING,
     CoverageReport,
     HistoryEntry,
+    NearestQuery,
     OccupancyChange,
     OccupancyState,
     ShelterCollection,
@@ -173,49 +174,63 @@ def _from_row(v: dict[str, Any]) -> dict[str, Any]:
 router = APIRouter()
 
 
-@router.get(
-    "/shelters/nearest",
-    summary="The shelters nearest a point, by true distance in metres, with their free places",
-    description="Ordered by geodesic distance (WGS 84 spheroid) from the point to each shelter's site "
-    "(0 inside a polygon site), found through the GiST index on the shelters' geography. Each "
+NEAREST_DOC = (
+    "Ordered by geodesic distance (WGS 84 spheroid) from the point to each shelter's site "
+    "(0 inside a polygon site), as PostGIS measures it on geography. Each "
     "feature has `distance_m`, `reserved` (places held for the evacuees of live work orders) and `free` "
     "(capacity − occupancy − reserved: what can be offered to anybody else). By default only shelters "
     "that can take people are listed: `open` and `standby` (a standby site is ready and opens on demand); "
     "`full` and `closed` ones are left out unless `status` names them (repeat it for several). "
     "A point outside the city is still answered (people near the boundary need a shelter too); "
-    "`inside_city` tells which. Coordinates out of range are a 422.",
-    responses=COLLECTION,
+    "`inside_city` tells which. Coordinates out of range are a 422. Answered from the worker's memory, "
+    "kept current from the outbox: a check-in or a reservation acknowledged before the request shows in it."
 )
-async def nearest_shelters(
-    pool: PoolDep,
-    _: Reader,
-    lon: Lon,
-    lat: Lat,
-    limit: Annotated[int, Query(ge=1, le=100, description="How many shelters")] = 5,
-    shelter_class: Annotated[
-        str | None, Query(alias="class", max_length=32, description="Only this class")
-    ] = None,
-    status: Annotated[
-        list[Status] | None, Query(description="Statuses to include (default open and standby)")
-    ] = None,
-    min_free: Annotated[int, Query(ge=0, le=10_000_000, description="At least this many free places")] = 0,
-):
+
+
+async def nearest_shelters(request: Request, _: Reader, query: Annotated[NearestQuery, Query()]) -> Response:
+    statuses = tuple(dict.fromkeys(query.status or DEFAULT_NEAREST))
+    finder = request.app.state.nearest_shelters
+    body = await finder.answer(
+        query.lon, query.lat, query.limit, statuses, query.shelter_class, query.min_free
+    )
+    if body is None:  # memory cannot answer yet (loading, or the city outline being re-read)
+        body = (await nearest_from_database(request.app.state.pool, query, statuses)).encode()
+    return raw_json(body)
+
+
+async def nearest_from_database(pool, query: NearestQuery, statuses: tuple[str, ...]) -> str:
+    """The same answer from PostGIS (shelter_nearest.sql): the KNN index, then the exact distances."""
     params = {
-        "lon": lon,
-        "lat": lat,
-        "limit": limit,
+        "lon": query.lon,
+        "lat": query.lat,
+        "limit": query.limit,
         # The index orders by spherical distance; a margin of candidates absorbs the ≤0.5% difference.
-        "candidates": limit * 2 + 10,
-        "class": shelter_class,
-        "statuses": list(dict.fromkeys(status or DEFAULT_NEAREST)),
-        "min_free": min_free,
+        "candidates": query.limit * 2 + 10,
+        "class": query.shelter_class,
+        "statuses": list(statuses),
+        "min_free": query.min_free,
     }
     async with pool.connection() as conn:
         row = await (await conn.execute(sql("shelter_nearest"), params)).fetchone()
         if row["scan_more"]:  # places held for evacuees ruled out too many candidates: ask them all
             params["candidates"] = NEAREST_ALL
             row = await (await conn.execute(sql("shelter_nearest"), params)).fetchone()
-    return raw_json(row["body"])
+    return row["body"]
+
+
+# A bare route (api/bare_route.py): FastAPI's request layer would cost as much as the answer. On
+# a router of its own, which the app places among the first (main.py): routes are matched one by
+# one, and behind every other router's this one spent more on matching than on answering.
+nearest_router = APIRouter(tags=["shelters"])
+nearest_router.add_api_route(
+    "/shelters/nearest",
+    nearest_shelters,
+    methods=["GET"],
+    route_class_override=BareRoute,
+    summary="The shelters nearest a point, by true distance in metres, with their free places",
+    description=NEAREST_DOC,
+    responses=COLLECTION,
+)
 
 
 @router.get(

@@ -49,6 +49,9 @@ async def health(pool: PoolDep, request: Request):
     lookup = getattr(request.app.state, "cell_lookup", None)
     if lookup is not None:  # whether /cells/at answers from memory yet, and with tiles
         doc["lookup"] = lookup.readiness()
+    nearest = getattr(request.app.state, "nearest_shelters", None)
+    if nearest is not None:  # whether /shelters/nearest answers from memory (loaded on first use)
+        doc["lookup"] = {**doc.get("lookup", {}), "shelters": nearest.stats()}
     replicas = request.app.state.replicas
     if replicas is not None:  # each replica's state and lag, as the read routing sees them
         doc["replication"] = replicas.state()
