@@ -7,6 +7,7 @@ import os
 import platform
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -121,6 +122,35 @@ def wrk(
     result["socket_errors"] = errors.group(0) if errors else ""
     result["requests"] = int(re.search(r"(\d+) requests in", out).group(1))
     return result
+
+
+def interleaved(
+    targets: dict[str, dict], *, rounds: int, seconds: int, connections: int = 8
+) -> dict[str, dict]:
+    """wrk on each target in turn, ROUNDS times, SECONDS each: a ratio between targets then sees the
+    same shared, noisy machine (one long run after another does not). TARGETS: name → wrk keywords
+    (url, script). Requests and errors add up; rps is their total over the total time; the latency
+    percentiles are the median of the rounds'."""
+    runs: dict[str, list[dict]] = {name: [] for name in targets}
+    for _ in range(rounds):
+        for name, target in targets.items():
+            run = wrk(target["url"], connections=connections, seconds=seconds, script=target.get("script"))
+            runs[name].append(run)
+    out = {}
+    for name, results in runs.items():
+        requests = sum(r["requests"] for r in results)
+        out[name] = {
+            "url": results[0]["url"],
+            "connections": connections,
+            "seconds": seconds * rounds,
+            "rounds": rounds,
+            "requests": requests,
+            "rps": round(requests / (seconds * rounds), 2),
+            **{f"p{p}_ms": statistics.median(r[f"p{p}_ms"] for r in results) for p in ("50", "90", "99")},
+            "non_2xx": sum(r["non_2xx"] for r in results),
+            "rps_by_round": [r["rps"] for r in results],
+        }
+    return out
 
 
 def loop_script(paths: list[str], path: Path) -> Path:

@@ -19,7 +19,7 @@ import httpx
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ensure_tool, machine, save, server, wrk  # noqa: E402
+from common import ensure_tool, interleaved, machine, save, server, wrk  # noqa: E402
 
 from gridrisk.api_keys import create_key  # noqa: E402
 from gridrisk.db.sql_files import sql  # noqa: E402
@@ -245,10 +245,18 @@ def main() -> None:
             for _ in range(2):  # warm-up: pool connections, prepared statements, caches
                 wrk(f"{base}/livez", seconds=2)
                 wrk(f"{base}/shelters/nearest", seconds=2, script=script)
-            livez = wrk(f"{base}/livez", connections=args.connections, seconds=args.seconds)
-            nearest = wrk(
-                f"{base}/shelters/nearest", connections=args.connections, seconds=args.seconds, script=script
+            # Interleaved rounds: the ratio is taken on the same machine weather for both.
+            rounds = max(1, args.seconds // 3)
+            both = interleaved(
+                {
+                    "livez": {"url": f"{base}/livez"},
+                    "nearest": {"url": f"{base}/shelters/nearest", "script": script},
+                },
+                rounds=rounds,
+                seconds=max(1, args.seconds // rounds),
+                connections=args.connections,
             )
+            livez, nearest = both["livez"], both["nearest"]
             memory = httpx.get(f"{base}/health", timeout=10).json().get("lookup", {}).get("shelters")
             print("nearest from memory:", memory)
             cov = coverage_times(url, base, args.repeat)
@@ -277,7 +285,8 @@ def main() -> None:
     print(
         f"livez {livez['rps']:.0f} req/s p99 {livez['p99_ms']:.2f} ms | nearest {nearest['rps']:.0f} req/s "
         f"p50 {nearest['p50_ms']:.2f} ms p99 {nearest['p99_ms']:.2f} ms (non-2xx {nearest['non_2xx']}) | "
-        f"ratio {result['ratio_nearest_over_livez']} (from memory: {memory}) | raw nearest {raw['queries_per_s_one_connection']}/s "
+        f"ratio {result['ratio_nearest_over_livez']} (from memory: {memory}) | "
+        f"raw nearest {raw['queries_per_s_one_connection']}/s "
         f"on one connection (index scan: {raw['index_scan_on_ix_shelters_geog']})"
     )
     for layer, v in cov.items():

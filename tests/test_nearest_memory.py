@@ -13,11 +13,12 @@ import pytest
 import shapely
 from conftest import assert_problem, bearer, make_client
 from psycopg.rows import dict_row
-from test_cell_index import _ready
+from test_cell_index import _edge_points, _geoms, _ready
 from test_warning_matching import AREA, post, scene, warning  # noqa: F401 (scene: a fixture)
 
 from gridrisk.db.sql_files import sql
 from gridrisk.geometry.geodesic import R_LOWER, SiteSet, unit_vector
+from gridrisk.lookup.shelters import CELL_SITES, ShelterSites
 
 CLASSES = ("emergency", "fixed", "central")
 STATUSES = ("open", "standby", "full", "closed")
@@ -124,6 +125,8 @@ def test_memory_answers_byte_for_byte_what_the_database_answers(near):
         )
         assert got.content == want, (lon, lat, v)
     assert finder.answered >= len(points) and finder.fallbacks == 0
+    # Both ways of finding candidates answered: a grid cell's list, and every site's bound.
+    assert 0 < finder.sites.cell_answers < finder.answered
     assert client.get("/health").json()["lookup"]["shelters"]["memory"] is True
 
 
@@ -152,6 +155,47 @@ def test_distances_and_lower_bounds_agree_with_postgis(city_db_url):
                 assert bounds[i] <= w, (lon, lat, rows[i][0])
                 pairs += 1
     assert pairs > 10_000
+
+
+def test_cell_lists_and_bounds_from_the_point_find_the_same_shelters(city_db_url):
+    """A grid cell's candidate list (bounds from anywhere in the cell) gives what the bounds from the
+    point itself give, near and far from the sites, under every filter; or it says it cannot."""
+    _sites(city_db_url, 200, seed=13)
+    with psycopg.connect(city_db_url) as conn:
+        sites = ShelterSites(conn.execute(sql("shelter_sites")).fetchall())
+    rng = np.random.default_rng(21)
+    points = _query_points(city_db_url, rng, 1500)
+    points += list(zip(rng.uniform(110, 125, 300).tolist(), rng.uniform(20, 40, 300).tolist(), strict=True))
+    keys = [
+        (("open", "standby"), None, 0),
+        (("open",), None, 0),
+        (STATUSES, "fixed", 500),
+        (("closed",), None, 0),
+    ]
+    told = 0
+    for n, (lon, lat) in enumerate(points):
+        key = keys[n % len(keys)]
+        excluded, count = sites._mask(key)
+        k = min((1, 5, CELL_SITES // 2)[n % 3], count)
+        p, at = unit_vector(lon, lat), sites.sites.origin(lon, lat)
+        from_cell = sites._from_cell(key, excluded, k, at, p)
+        if from_cell is not None:
+            told += 1
+            assert from_cell == sites._from_bounds(excluded, count, k, at, p), (lon, lat, key, k)
+    assert told > 0.9 * len(points)
+
+
+def test_the_city_outline_test_agrees_with_the_cells_lookup(near):
+    client, url = near
+    index = client.app.state.cell_lookup.index
+    rng = np.random.default_rng(4)
+    _, cities = _geoms(url, "city_parts")
+    minx, miny, maxx, maxy = shapely.total_bounds(cities)
+    random = np.column_stack(
+        [rng.uniform(minx - 0.05, maxx + 0.05, 4000), rng.uniform(miny - 0.05, maxy + 0.05, 4000)]
+    )
+    for x, y in np.vstack([random, _edge_points(cities, rng, 300)]).tolist():
+        assert index.city_holds(x, y) == index.locate_one(x, y)[1], (x, y)
 
 
 def test_check_ins_and_plain_sql_writes_show_in_the_next_answer(near, city_keys):

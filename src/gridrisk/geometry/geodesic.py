@@ -30,7 +30,8 @@ A = 6378137.0
 RF = 298.257223563
 B = A * (1.0 - 1.0 / RF)  # as PROJ reports the semi-minor axis, and PostGIS reads it
 _GEOD = Geod(a=A, f=(A - B) / A)
-_INV = _GEOD.inv
+_INV = getattr(_GEOD, "_inv_point", _GEOD.inv)  # the scalar call, without inv's dispatch
+Vector = tuple[float, float, float]
 # The smallest radius of curvature of the spheroid (meridional, at the equator), a little less.
 R_LOWER = A * (1.0 - (A * A - B * B) / (A * A)) - 1.0
 SMALL_EDGES = 10  # polygons of up to this many edges are walked in Python (_Edges._walk)
@@ -105,18 +106,18 @@ class _Edges:
             else None
         )  # fmt: skip
 
-    def nearest(self, p: np.ndarray) -> tuple[float, float]:
+    def nearest(self, p: Vector) -> tuple[float, float]:
         """The lon and lat (degrees) of the edges' point nearest P on the sphere."""
-        v = self._walk(p) if self.small is not None else self._vectorised(p)
+        v = self._walk(p) if self.small is not None else self._vectorised(np.asarray(p))
         lon = math.atan2(v[1], v[0]) * 180.0 / math.pi
         lat = math.asin(max(-1.0, min(1.0, v[2]))) * 180.0 / math.pi
         return lon, lat
 
-    def _walk(self, p: np.ndarray) -> tuple[float, float, float]:
+    def _walk(self, p: Vector) -> Vector:
         """`_vectorised`, edge by edge: the same candidates, compared in the same order."""
         assert self.small is not None
         vertices, edges = self.small
-        px, py, pz = p.tolist()
+        px, py, pz = p
         chords = [(x - px) ** 2 + (y - py) ** 2 + (z - pz) ** 2 for x, y, z in vertices]
         best, at = math.inf, vertices[0]
         for (nx, ny, nz), (mx, my, mz), cos_half, a, b in edges:
@@ -216,14 +217,13 @@ class SiteSet:
     def __len__(self) -> int:
         return len(self.geoms)
 
-
-    def lower_bounds(self, p: np.ndarray, excluded: np.ndarray | None = None) -> np.ndarray:
+    def lower_bounds(self, p: Vector, excluded: np.ndarray | None = None) -> np.ndarray:
         """For each site, a bound on its distance from the unit vector P in units of R_LOWER metres
         (see the module doc); EXCLUDED (0 or infinity per site) is added, to rank left-out sites last."""
         if self._twice is None:
             self._twice, self._reach = 2.0 * self.centre, self.radius + SLACK_M / R_LOWER
         # The chord, sqrt(2 − 2 cos θ), is at most the angle θ itself. In place: one array.
-        bound = self._twice @ p
+        bound = self._twice @ np.asarray(p)
         np.subtract(2.0, bound, out=bound)
         np.maximum(bound, 0.0, out=bound)
         np.sqrt(bound, out=bound)
@@ -237,14 +237,14 @@ class SiteSet:
         """A query point as `distance` takes it: as given, and as PostGIS hands it to GeographicLib."""
         return lon, lat, _through_radians(lon), _through_radians(lat)
 
-    def distance(self, i: int, origin: tuple[float, float, float, float], p: np.ndarray) -> float:
+    def distance(self, i: int, origin: tuple[float, float, float, float], p: Vector) -> float:
         """Metres from ORIGIN (unit vector P) to site I, as PostGIS's ST_Distance on geography."""
         at = self.point_deg[i]
         if at is None:
             # Outside the site's cap (the chord to its centre, at most the angle, is past the cap's
             # angle) the polygon cannot hold the point: no need to ask.
-            c = self.centre[i]
-            chord = math.sqrt((c[0] - p[0]) ** 2 + (c[1] - p[1]) ** 2 + (c[2] - p[2]) ** 2)
+            cx, cy, cz = self.centre[i].tolist()
+            chord = math.sqrt((cx - p[0]) ** 2 + (cy - p[1]) ** 2 + (cz - p[2]) ** 2)
             if chord < self.radius[i] and shapely.intersects_xy(self.geoms[i], origin[0], origin[1]):
                 return 0.0
             edges = self.edges[i]
@@ -254,8 +254,8 @@ class SiteSet:
         return round(d * 1e8) / 1e8  # PostGIS knocks off "funny business at the nanometre level"
 
 
-def unit_vector(lon: float, lat: float) -> np.ndarray:
+def unit_vector(lon: float, lat: float) -> Vector:
     """One point on the unit sphere."""
     la, lo = math.pi * lat / 180.0, math.pi * lon / 180.0
     cl = math.cos(la)
-    return np.array([cl * math.cos(lo), cl * math.sin(lo), math.sin(la)])
+    return (cl * math.cos(lo), cl * math.sin(lo), math.sin(la))

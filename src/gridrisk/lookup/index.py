@@ -81,6 +81,7 @@ class CellIndex:
     def __init__(self, layers: Sequence[LayerCells], city: np.ndarray) -> None:
         self.layers = tuple(layers)
         self.city = city
+        self._city_tree: shapely.STRtree | None = None  # city_holds's, made on first use
         self.city_layer = len(self.layers)  # the layer number the city outline's parts carry
         self.by_name = {layer.name: i for i, layer in enumerate(self.layers)}
         geoms = np.concatenate([*(layer.pieces for layer in self.layers), city]).astype(object)
@@ -136,6 +137,17 @@ class CellIndex:
             elif row[layer] < 0 or pos < row[layer]:
                 row[layer] = pos
         return row, inside
+
+    def city_holds(self, x: float, y: float) -> bool:
+        """Whether the city outline holds the point (its boundary too), as city_parts says."""
+        tiles = self.tiles
+        if tiles is not None:
+            region = tiles.region(x, y)
+            if region:
+                return bool(tiles.inside[region])
+        if self._city_tree is None:  # the outline's parts alone: far fewer than every layer's pieces
+            self._city_tree = shapely.STRtree(self.city)
+        return bool(len(self._city_tree.query(shapely.Point(x, y), predicate="intersects")))
 
     def locate(self, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per point: its cell position in every layer (n × layers, -1: none); whether the city holds it."""

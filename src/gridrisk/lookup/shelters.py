@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+import math
+from collections.abc import Iterable, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +34,7 @@ from psycopg.rows import tuple_row
 
 from gridrisk.db.sql_files import sql
 from gridrisk.events.outbox import Batch, OutboxReader
-from gridrisk.geometry.geodesic import R_LOWER, SiteSet, unit_vector
+from gridrisk.geometry.geodesic import R_LOWER, SiteSet, Vector, unit_vector, unit_vectors
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
@@ -45,6 +46,11 @@ log = logging.getLogger("gridrisk.lookup")
 _HOLE = b'"distance_m" : null'  # where each feature's distance goes (shelter_sites.sql)
 _TENTH = Decimal("0.1")
 _MASKS = 64  # filter masks kept per load (the default one is nearly always asked)
+# Candidate lists by grid cell (ShelterSites._cell): the cell's side, how many sites a list holds,
+# and how many lists a load keeps (each about 1 KB).
+CELL_M = 1000.0
+CELL_SITES = 32
+CELLS = 20_000
 
 
 def pg_float(x: float) -> bytes:
@@ -87,15 +93,23 @@ class ShelterSites:
             self.head.append(text[: at + len(_HOLE) - 4])
             self.tail.append(text[at + len(_HOLE) :])
         self._masks: dict[tuple, tuple[np.ndarray, int]] = {}
+        # The cells' grid: square-ish at the sites' mean latitude (any size would be exact).
+        mean_z = float(np.clip(self.sites.centre[:, 2].mean(), -1.0, 1.0)) if rows else 0.0
+        mean_lat = math.degrees(math.asin(mean_z))
+        self._dy = CELL_M / 111_320.0
+        self._dx = self._dy / max(math.cos(math.radians(mean_lat)), 0.1)
+        self._cells: dict[tuple, tuple[list[float], list[int], bool]] = {}
+        self.cell_answers = 0  # answered from a cell's list (the rest: from every site's bound)
 
     def __len__(self) -> int:
         return len(self.id_list)
 
-    def _mask(self, statuses: tuple[str, ...], klass: str | None, min_free: int) -> tuple[np.ndarray, int]:
-        """The shelters the filters leave out (infinity, else 0: added to their bounds), and how many pass."""
-        key = (statuses, klass, min_free)
+    def _mask(self, key: tuple) -> tuple[np.ndarray, int]:
+        """The shelters the filters (statuses, class, min_free) leave out (infinity, else 0: added to
+        their bounds), and how many pass."""
         found = self._masks.get(key)
         if found is None:
+            statuses, klass, min_free = key
             ok = np.isin(self.status, statuses) & (self.spare >= min_free)
             if klass is not None:
                 ok &= self.klass == klass
@@ -109,30 +123,89 @@ class ShelterSites:
         self, lon: float, lat: float, limit: int, statuses: tuple[str, ...], klass: str | None, min_free: int
     ) -> list[tuple[float, int, int]]:
         """The LIMIT nearest shelters passing the filters, as (distance, id, position), nearest first."""
-        excluded, count = self._mask(statuses, klass, min_free)
+        key = (statuses, klass, min_free)
+        excluded, count = self._mask(key)
         k = min(limit, count)
         if k == 0:
             return []
+        p, at = unit_vector(lon, lat), self.sites.origin(lon, lat)
+        if k <= CELL_SITES // 2:
+            found = self._from_cell(key, excluded, k, at, p)
+            if found is not None:
+                self.cell_answers += 1
+                return found
+        return self._from_bounds(excluded, count, k, at, p)
+
+    def _measure(
+        self, ranked: Iterable[tuple[float, int]], k: int, at: tuple, p: Vector
+    ) -> tuple[list[tuple[float, int, int]], float, str]:
+        """Exact distances of RANKED (bound in metres, position; in bound order) until the next bound
+        is past the k-th distance found: (found, that k-th distance, why it ended). It ends
+        "stopped" there, "excluded" at a bound of infinity (a site the filters leave out: only
+        such sites follow), or at the "end"."""
         sites, ids = self.sites, self.id_list
-        p, at = unit_vector(lon, lat), sites.origin(lon, lat)
-        bound = sites.lower_bounds(p, excluded)
-        m = min(count, 2 * k + 6)
-        first = bound.argpartition(m - 1)[:m] if m < len(bound) else np.arange(len(bound))
-        # (bound, position) in bound order; bounds are in R_LOWER metres (geometry/geodesic.py).
-        ranked = sorted(zip(bound[first].tolist(), first.tolist(), strict=True))
         found: list[tuple[float, int, int]] = []
-        kth = np.inf
+        kth = math.inf
         for b, i in ranked:
-            if b * R_LOWER > kth:
-                break  # this site and every other one are farther than the k found
+            if b > kth:
+                return found, kth, "stopped"  # this site and every later one are farther than the k found
+            if b == math.inf:
+                return found, kth, "excluded"
             found.append((sites.distance(i, at, p), ids[i], i))
             if len(found) >= k:
                 found.sort()
                 kth = found[k - 1][0]
-        else:
+        return found, kth, "end"
+
+    def _from_cell(self, key: tuple, excluded: np.ndarray, k: int, at: tuple, p: Vector):
+        """The answer from the list of the point's grid cell; None when the list cannot tell."""
+        lbs, order, complete = self._cell(key, excluded, at[0], at[1])
+        found, kth, ended = self._measure(zip(lbs, order, strict=True), k, at, p)
+        # A list that ran into a left-out site (infinity) held every site the filters pass; past a
+        # list's end are sites whose bounds from the cell are all at least its last one's.
+        if ended != "end" or complete or (len(found) >= k and kth < lbs[-1]):
+            found.sort()
+            return found[:k]
+        return None
+
+    def _cell(self, key: tuple, excluded: np.ndarray, lon: float, lat: float):
+        """The cell's sites by their bound from anywhere in the cell (metres), nearest CELL_SITES."""
+        ix, iy = math.floor(lon / self._dx), math.floor(lat / self._dy)
+        found = self._cells.get((key, ix, iy))
+        if found is not None:
+            return found
+        # For any point q of the cell, chord(q, site) ≥ chord(centre, site) − chord(q, centre)
+        # (the triangle inequality in space): a bound from the centre, less the cell's reach, holds
+        # from every point of it. The reach is the farthest of the corners and edge midpoints, with
+        # a margin for the sphere's curvature over 300 m (far below 1%).
+        x0, y0, dx, dy = ix * self._dx, iy * self._dy, self._dx, self._dy
+        centre = unit_vector(x0 + dx / 2, y0 + dy / 2)
+        xs = np.array([x0, x0 + dx, x0, x0 + dx, x0 + dx / 2, x0 + dx / 2, x0, x0 + dx])
+        ys = np.array([y0, y0, y0 + dy, y0 + dy, y0, y0 + dy, y0 + dy / 2, y0 + dy / 2])
+        reach = float(np.linalg.norm(unit_vectors(xs, ys) - centre, axis=1).max()) * 1.01
+        bound = self.sites.lower_bounds(centre, excluded)
+        m = min(CELL_SITES, len(bound))
+        first = bound.argpartition(m - 1)[:m] if m < len(bound) else np.arange(len(bound))
+        first = first[bound[first].argsort(kind="stable")]
+        found = (((bound[first] - reach) * R_LOWER).tolist(), first.tolist(), m == len(bound))
+        if len(self._cells) >= CELLS:
+            self._cells.clear()
+        self._cells[(key, ix, iy)] = found
+        return found
+
+    def _from_bounds(self, excluded: np.ndarray, count: int, k: int, at: tuple, p: Vector):
+        """The answer from every site's bound from the point itself."""
+        bound = self.sites.lower_bounds(p, excluded)
+        m = min(count, 2 * k + 6)
+        first = bound.argpartition(m - 1)[:m] if m < len(bound) else np.arange(len(bound))
+        # (bound, position) in bound order; bounds are in R_LOWER metres (geometry/geodesic.py).
+        ranked = sorted(zip((bound[first] * R_LOWER).tolist(), first.tolist(), strict=True))
+        found, kth, ended = self._measure(ranked, k, at, p)
+        if ended != "stopped":
             # Every candidate was measured: a site outside them whose bound is within the k-th
             # distance may still be nearer.
             taken = {i for _, i in ranked}
+            sites, ids = self.sites, self.id_list
             for i in np.flatnonzero(bound * R_LOWER <= kth).tolist():
                 if i not in taken:
                     found.append((sites.distance(i, at, p), ids[i], i))
@@ -260,5 +333,7 @@ class NearestShelters:
             "loads": self.loads,
             "last_load_ms": self.last_load_ms,
             "answered": self.answered,
+            "from_cells": self.sites.cell_answers if self.sites is not None else 0,
+            "cells": len(self.sites._cells) if self.sites is not None else 0,
             "fallbacks": self.fallbacks,
         }

@@ -162,7 +162,7 @@ class LookupService:
             self._request()
             return None
         assert self.composer is not None
-        return self.composer.index.locate_one(lon, lat)[1]
+        return self.composer.index.city_holds(lon, lat)
 
     def usable(self) -> bool:
         """Whether memory may answer: loaded after every reset, from a complete reader, nothing stale."""
