@@ -12,6 +12,7 @@ import argparse
 import os
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -216,6 +217,36 @@ def checkins(url: str, base: str, key: str, seconds: int, connections: int) -> d
     return out
 
 
+def nearest_during_checkins(
+    url: str, key: str, script: Path, seconds: int, connections: int, port: int
+) -> dict:
+    """/shelters/nearest under wrk while check-ins run beside it (writes not rate-limited here):
+    every check-in changes a shelter's free places, which the next answer must show."""
+    with psycopg.connect(url) as conn:
+        ids = [r[0] for r in conn.execute("SELECT id FROM shelters WHERE capacity = 10000000 ORDER BY id")]
+    checkin = checkin_script(ids, key, Path("/tmp/gridrisk-checkin-mixed.lua"))
+    with server(url, port, env={"GRIDRISK_RATE_LIMIT_WRITES": "1000000/minute"}) as base:
+        for _ in range(2):
+            wrk(f"{base}/shelters/nearest", seconds=2, script=script)
+        before = httpx.get(f"{base}/health", timeout=10).json()["lookup"]["shelters"]
+        writes: dict = {}
+        thread = threading.Thread(
+            target=lambda: writes.update(
+                wrk(f"{base}/shelters", connections=2, threads=1, seconds=seconds, script=checkin)
+            )
+        )
+        thread.start()
+        nearest = wrk(f"{base}/shelters/nearest", connections=connections, seconds=seconds, script=script)
+        thread.join()
+        after = httpx.get(f"{base}/health", timeout=10).json()["lookup"]["shelters"]
+    return {
+        "nearest": nearest,
+        "checkins": writes,
+        "shelter_loads": after["loads"] - before["loads"],
+        "fallbacks": after["fallbacks"] - before["fallbacks"],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=15)
@@ -261,6 +292,7 @@ def main() -> None:
             print("nearest from memory:", memory)
             cov = coverage_times(url, base, args.repeat)
             checkin = checkins(url, base, key, args.seconds, args.connections)
+        mixed = nearest_during_checkins(url, key, script, args.seconds, args.connections, args.port + 1)
         raw = raw_nearest_rate(url, points, seconds=5)
     finally:
         if not args.keep:
@@ -279,6 +311,7 @@ def main() -> None:
         "raw_nearest": raw,
         "coverage": cov,
         "checkins": checkin,
+        "nearest_during_checkins": mixed,
     }
     print(save("shelters", result))
     c = cov.get("comprehensive", {})
@@ -304,6 +337,14 @@ def main() -> None:
             f"vs wrk {r['successes_seen_by_wrk']} "
             f"(consistent: {r['consistent']})"
         )
+
+    m = mixed
+    print(
+        f"nearest during check-ins: {m['nearest']['rps']:.0f} req/s p50 {m['nearest']['p50_ms']:.2f} ms "
+        f"p99 {m['nearest']['p99_ms']:.2f} ms beside {m['checkins']['rps']:.0f} check-ins/s "
+        f"(non-2xx {m['checkins']['non_2xx']}); {m['shelter_loads']} shelter reloads, "
+        f"{m['fallbacks']} answers from the database"
+    )
 
 
 if __name__ == "__main__":

@@ -254,6 +254,25 @@ class SiteSet:
         return round(d * 1e8) / 1e8  # PostGIS knocks off "funny business at the nanometre level"
 
 
+def box_cap(x0: float, y0: float, x1: float, y1: float) -> tuple[Vector, float]:
+    """A cap holding a small lon/lat box: its centre, and its reach as a chord. The farthest of the
+    corners and edge midpoints, with a margin for the sphere's curvature (far below 1% over a few
+    kilometres)."""
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    centre = unit_vector(cx, cy)
+    points = unit_vectors(
+        np.array([x0, x1, x0, x1, cx, cx, x0, x1]), np.array([y0, y0, y1, y1, y0, y1, cy, cy])
+    )
+    return centre, float(np.linalg.norm(points - np.asarray(centre), axis=1).max()) * 1.01
+
+
+def cap_bound(p: Vector, centre: Vector, reach: float) -> float:
+    """Metres no point of the cap (CENTRE, REACH) can be nearer than to P: for any q in it,
+    chord(p, q) ≥ chord(p, centre) − chord(centre, q), the triangle inequality in space."""
+    chord = math.sqrt((p[0] - centre[0]) ** 2 + (p[1] - centre[1]) ** 2 + (p[2] - centre[2]) ** 2)
+    return R_LOWER * (chord - reach) - SLACK_M
+
+
 def unit_vector(lon: float, lat: float) -> Vector:
     """One point on the unit sphere."""
     la, lo = math.pi * lat / 180.0, math.pi * lon / 180.0
