@@ -202,14 +202,19 @@ def test_the_city_outline_test_agrees_with_the_cells_lookup(near):
         assert index.city_holds(x, y) == index.locate_one(x, y)[1], (x, y)
 
 
-def test_check_ins_and_plain_sql_writes_show_in_the_next_answer(near, city_keys):
-    client, url = near
-    finder = client.app.state.nearest_shelters
+def _open_point(url: str) -> tuple[int, float, float]:
+    """The first open shelter on a point site with room, and where it is."""
     with psycopg.connect(url) as conn:
-        sid, lon, lat = conn.execute(
+        return conn.execute(
             "SELECT id, ST_X(geom), ST_Y(geom) FROM shelters WHERE status = 'open'"
             " AND geometrytype(geom) = 'POINT' AND capacity - occupancy > 20 ORDER BY id LIMIT 1"
         ).fetchone()
+
+
+def test_check_ins_and_plain_sql_writes_show_in_the_next_answer(near, city_keys):
+    client, url = near
+    finder = client.app.state.nearest_shelters
+    sid, lon, lat = _open_point(url)
 
     def mine() -> dict:
         body = client.get("/shelters/nearest", params={"lon": lon, "lat": lat, "limit": 1}).json()
@@ -342,11 +347,8 @@ def test_changes_still_loading_hold_back_only_the_answers_they_can_touch(near, m
 
     client, url = near
     finder = client.app.state.nearest_shelters
+    a, ax, ay = _open_point(url)
     with psycopg.connect(url) as conn:
-        a, ax, ay = conn.execute(
-            "SELECT id, ST_X(geom), ST_Y(geom) FROM shelters WHERE status = 'open'"
-            " AND geometrytype(geom) = 'POINT' ORDER BY id LIMIT 1"
-        ).fetchone()
         b, bx, by = conn.execute(
             "SELECT b.id, ST_X(b.geom), ST_Y(b.geom) FROM shelters a, shelters b WHERE a.id = %s"
             " AND b.status = 'open' AND geometrytype(b.geom) = 'POINT'"
