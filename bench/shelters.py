@@ -20,6 +20,7 @@ import httpx
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cells_at import wait_for_tiles  # noqa: E402
 from common import ensure_tool, interleaved, machine, save, server, wrk  # noqa: E402
 
 from gridrisk.api_keys import create_key  # noqa: E402
@@ -226,6 +227,7 @@ def nearest_during_checkins(
         ids = [r[0] for r in conn.execute("SELECT id FROM shelters WHERE capacity = 10000000 ORDER BY id")]
     checkin = checkin_script(ids, key, Path("/tmp/gridrisk-checkin-mixed.lua"))
     with server(url, port, env={"GRIDRISK_RATE_LIMIT_WRITES": "1000000/minute"}) as base:
+        wait_for_tiles(base)  # built in a thread after start: not measured beside the requests
         for _ in range(2):
             wrk(f"{base}/shelters/nearest", seconds=2, script=script)
         before = httpx.get(f"{base}/health", timeout=10).json()["lookup"]["shelters"]
@@ -273,6 +275,7 @@ def main() -> None:
             counts = dict(conn.execute("SELECT class, count(*) FROM shelters GROUP BY class").fetchall())
         script = nearest_script(points, Path("/tmp/gridrisk-nearest.lua"))
         with server(url, args.port) as base:
+            wait_for_tiles(base)
             for _ in range(2):  # warm-up: pool connections, prepared statements, caches
                 wrk(f"{base}/livez", seconds=2)
                 wrk(f"{base}/shelters/nearest", seconds=2, script=script)
