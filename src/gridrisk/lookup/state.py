@@ -158,11 +158,11 @@ class LookupService:
 
     def city_holds(self, lon: float, lat: float) -> bool | None:
         """Whether the city outline holds the point, from memory (call after catch_up); None: not known."""
-        if not self.usable():
+        composer = self.composer
+        if composer is None or not self.usable():
             self._request()
             return None
-        assert self.composer is not None
-        return self.composer.index.city_holds(lon, lat)
+        return composer.index.city_holds(lon, lat)
 
     def usable(self) -> bool:
         """Whether memory may answer: loaded after every reset, from a complete reader, nothing stale."""
