@@ -6,15 +6,17 @@ nearest the query point *on the sphere* (edges are great-circle arcs; 0 when a p
 point), then measures the geodesic between the two on the WGS 84 spheroid with GeographicLib's
 inverse problem, and rounds to 1e-8 m. Here pyproj calls the same GeographicLib code, with the
 spheroid built as PostGIS builds it (f = (a − b) / a), and the coordinates pass through radians
-and back as they do in PostGIS. Measured against the database, distances agree to well under a
-millimetre; the one known difference is the polygon test, planar here and spherical there, for
-points within a millimetre of a long edge (where both distances round to 0.0 m).
+and back as they do in PostGIS. Measured against the database, 99.9% of distances are bit-equal
+and none rounds differently at 0.1 m; the one known difference is the polygon test, planar here
+and spherical there, for points within millimetres of a long edge (where both round to 0.0 m).
 
-`SiteSet.lower_bounds` gives, for every site at once, a distance no site can be nearer than: the
-spheroid's smallest radius of curvature, a(1 − e²), times the sphere's angle to the site's
-bounding cap. Every curve on the spheroid is at least that radius times its image on the unit
-sphere, so the bound holds for the true geodesic; exact distances are then computed only for the
-sites whose bound is below the k-th best distance found.
+`SiteSet.lower_bounds` gives, for every site at once, a distance it cannot be nearer than (in
+units of R_LOWER metres): the chord to the site's bounding cap, which is at most the angle on the
+unit sphere. Every curve on the spheroid is at least a(1 − e²), its smallest radius of curvature,
+times its image on the unit sphere at the same longitudes and latitudes (the metric M²dφ² +
+N²cos²φ dλ² against dφ² + cos²φ dλ², with M and N both at least a(1 − e²)), so the bound holds for
+the true geodesic; exact distances are then computed only for the sites whose bound is below the
+k-th best distance found.
 """
 
 from __future__ import annotations
