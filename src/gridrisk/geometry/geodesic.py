@@ -127,10 +127,9 @@ class _Edges:
             kx, ky, kz = px - nx * t, py - ny * t, pz - nz * t
             norm = math.sqrt(kx * kx + ky * ky + kz * kz)
             kx, ky, kz = kx / norm, ky / norm, kz / norm
+            d, v = math.inf, vertices[a]
             if kx * mx + ky * my + kz * mz >= cos_half - 1e-15:
                 d, v = (kx - px) ** 2 + (ky - py) ** 2 + (kz - pz) ** 2, (kx, ky, kz)
-            else:
-                d, v = math.inf, (kx, ky, kz)
             if chords[a] < d:
                 d, v = chords[a], vertices[a]
             if chords[b] < d:
@@ -170,8 +169,14 @@ class SiteSet:
         self.point_deg: list[tuple[float, float] | None] = [None] * n
         self.edges: list[_Edges | None] = [None] * n
         self.keys: list[bytes | None] = [None] * n  # what each site was built from (reusing)
-        self._twice: np.ndarray | None = None  # 2 × centre, for lower_bounds
+        # For lower_bounds, once every site is in (_finish): 2 × centre, and each cap's angle
+        # with the slack, in the bounds' units.
+        self._twice = self.centre
         self._reach = self.radius
+
+    def _finish(self) -> SiteSet:
+        self._twice, self._reach = 2.0 * self.centre, self.radius + SLACK_M / R_LOWER
+        return self
 
     @classmethod
     def reusing(
@@ -189,7 +194,7 @@ class SiteSet:
             else:
                 made._build(i, g)
             made.keys[i] = key
-        return made
+        return made._finish()
 
     @classmethod
     def of(cls, geoms: Sequence[shapely.Geometry]) -> SiteSet:
@@ -197,7 +202,7 @@ class SiteSet:
         made = cls(geoms)
         for i, g in enumerate(geoms):
             made._build(i, g)
-        return made
+        return made._finish()
 
     def _build(self, i: int, g: shapely.Geometry) -> None:
         if g.geom_type == "Point":
@@ -222,8 +227,6 @@ class SiteSet:
     def lower_bounds(self, p: Vector, excluded: np.ndarray | None = None) -> np.ndarray:
         """For each site, a bound on its distance from the unit vector P in units of R_LOWER metres
         (see the module doc); EXCLUDED (0 or infinity per site) is added, to rank left-out sites last."""
-        if self._twice is None:
-            self._twice, self._reach = 2.0 * self.centre, self.radius + SLACK_M / R_LOWER
         # The chord, sqrt(2 − 2 cos θ), is at most the angle θ itself. In place: one array.
         bound = self._twice @ np.asarray(p)
         np.subtract(2.0, bound, out=bound)

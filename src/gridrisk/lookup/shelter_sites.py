@@ -27,6 +27,7 @@ import numpy as np
 import shapely
 
 from gridrisk.geometry.geodesic import R_LOWER, SiteSet, Vector, box_cap, unit_vector
+from gridrisk.lookup.answer import pg_float
 
 _HOLE = b'"distance_m" : null'  # where each feature's distance goes (shelter_sites.sql)
 _TENTH = Decimal("0.1")
@@ -38,12 +39,6 @@ CELL_SITES = 32
 CELLS = 20_000
 
 Found = list[tuple[float, int, int]]  # (distance, id, position), nearest first
-
-
-def pg_float(x: float) -> bytes:
-    """A float8 as PostgreSQL writes it in JSON (shortest round trip, no trailing `.0`)."""
-    text = repr(x)
-    return (text[:-2] if text.endswith(".0") else text).encode()
 
 
 def pg_metres(d: float) -> bytes:
@@ -91,6 +86,11 @@ class ShelterSites:
 
     def __len__(self) -> int:
         return len(self.id_list)
+
+    @property
+    def cells_kept(self) -> int:
+        """How many grid cells' candidate lists are kept."""
+        return len(self._cells)
 
     def update(self, ids: Sequence[int], rows: Sequence[tuple]) -> bool:
         """Take the rows of shelters IDS in place, when only their attributes changed (a check-in, a

@@ -226,7 +226,7 @@ class NearestShelters:
             "last_load_ms": self.last_load_ms,
             "answered": self.answered,
             "from_cells": self.sites.cell_answers if self.sites is not None else 0,
-            "cells": len(self.sites._cells) if self.sites is not None else 0,
+            "cells": self.sites.cells_kept if self.sites is not None else 0,
             "untouched_by_pending_changes": self.untouched,
             "fallbacks": self.fallbacks,
             "fallen_back_because": self.fallen,
