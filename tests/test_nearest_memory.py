@@ -398,3 +398,22 @@ def test_changes_still_loading_hold_back_only_the_answers_they_can_touch(near, m
 
 async def _event() -> asyncio.Event:
     return asyncio.Event()
+
+
+def test_a_point_at_an_edges_pole_is_measured_as_postgis_does(city_db_url):
+    """From the pole of an edge's great circle (the south pole, for an edge along the equator) the
+    projection onto the edge is undefined: every point of the edge is as near. The distance is still
+    PostGIS's, in the walked (few edges) and the vectorised (many edges) search alike."""
+    box = shapely.box(0.0, 0.0, 10.0, 5.0)
+    shapes = [box, shapely.segmentize(box, 1.0)]
+    sites = SiteSet.of(shapes)
+    with psycopg.connect(city_db_url) as conn:
+        for lon, lat in ((0.0, -90.0), (5.0, -90.0), (0.0, 90.0)):
+            for i, shape in enumerate(shapes):
+                want = conn.execute(
+                    "SELECT ST_Distance(ST_GeomFromText(%s, 4326)::geography,"
+                    " ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography)",
+                    (shape.wkt, lon, lat),
+                ).fetchone()[0]
+                got = sites.distance(i, sites.origin(lon, lat), unit_vector(lon, lat))
+                assert round(got, 1) == round(want, 1), (lon, lat, i, got, want)
